@@ -1,0 +1,23 @@
+"""Shared fixtures: the device fixture (CPU always, CUDA too when present) and quiet settings."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import dynfer
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture(params=DEVICES)
+def device(request) -> torch.device:
+    """Every device this machine has: tests using it run once per device."""
+    return torch.device(request.param)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_settings():
+    """No progress bars and default settings in every test; restored afterwards."""
+    with dynfer.settings.override(progress=False, device="cpu", dtype="float32", seed=None):
+        yield
