@@ -1,0 +1,125 @@
+r"""The multivariate Ornstein–Uhlenbeck process :math:`dX = -A X\,dt + \sqrt{2D}\,dW`.
+
+With drift matrix :math:`A` (eigenvalues with positive real part for a stationary law) and symmetric positive
+semi-definite diffusion matrix :math:`D`:
+
+* the transition over a time :math:`t` is Gaussian with mean :math:`e^{-At}x` and covariance
+  :math:`\Sigma_t = \int_0^t e^{-As}\,2D\,e^{-A^\top s}\,ds`, computed exactly by Van Loan's block exponential
+  (Van Loan 1978, *IEEE Trans. Autom. Control* 23, 395-404), which also covers :math:`A = 0`;
+* the stationary covariance solves the Lyapunov equation :math:`A\Sigma + \Sigma A^\top = 2D`
+  (Gardiner, *Stochastic Methods*, sec. 4.5.6).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from dynfer._validation import as_tensor
+from dynfer.processes.sde import SDE
+
+__all__ = ["OrnsteinUhlenbeck"]
+
+
+def _as_matrix(value, name: str, d: int | None) -> torch.Tensor:
+    m = as_tensor(value, name, ndim=(0, 1, 2))
+    if m.ndim == 2:
+        if m.shape[0] != m.shape[1]:
+            raise ValueError(f"{name} must be square, got shape {tuple(m.shape)}")
+        return m
+    if d is None:
+        raise ValueError(f"give the dimension: {name} is a scalar and the other matrix is a scalar too (pass dim=)")
+    return torch.diag(torch.broadcast_to(m, (d,))) if m.ndim == 1 else m * torch.eye(d, dtype=m.dtype, device=m.device)
+
+
+class OrnsteinUhlenbeck(SDE):
+    r"""Ornstein–Uhlenbeck process :math:`dX = -A X\,dt + \sqrt{2D}\,dW`.
+
+    Parameters
+    ----------
+    A
+        Drift matrix ``(d, d)``; a number or ``(d,)`` vector means a diagonal matrix.
+    D
+        Diffusion matrix ``(d, d)``, symmetric positive semi-definite; a number or ``(d,)`` vector means diagonal.
+    dim
+        State dimension, needed only when both ``A`` and ``D`` are numbers.
+
+    Examples
+    --------
+    >>> from dynfer.processes import OrnsteinUhlenbeck
+    >>> ou = OrnsteinUhlenbeck(1.0, 0.125, dim=1)
+    >>> round(float(ou.stationary_covariance()[0, 0]), 4)
+    0.125
+    """
+
+    def __init__(self, A: float | torch.Tensor, D: float | torch.Tensor, *, dim: int | None = None) -> None:
+        dims = [torch.as_tensor(v).shape[0] for v in (A, D) if torch.as_tensor(v).ndim >= 1]
+        d = dims[0] if dims else dim
+        if dims and any(x != d for x in dims) or (dim is not None and d != dim):
+            raise ValueError(f"A, D and dim disagree on the dimension: {dims} vs dim={dim}")
+        a_mat = _as_matrix(A, "A", d)
+        d_mat = _as_matrix(D, "D", d).to(device=a_mat.device, dtype=a_mat.dtype)
+        if not torch.allclose(d_mat, d_mat.T, atol=1e-10):
+            raise ValueError("D must be symmetric")
+        evals, evecs = torch.linalg.eigh(d_mat.double())
+        if bool((evals < -1e-10 * max(1.0, float(evals.abs().max()))).any()):
+            raise ValueError(f"D must be positive semi-definite; smallest eigenvalue {float(evals.min()):.3g}")
+        is_diag = bool((d_mat == torch.diag(torch.diagonal(d_mat))).all())
+        if is_diag:
+            g = torch.sqrt(2 * torch.diagonal(d_mat))
+        else:
+            g = (evecs * torch.sqrt(2 * evals.clamp_min(0))) @ evecs.T
+        super().__init__(diffusion=g.to(a_mat.dtype))
+        self.register_buffer("A", a_mat)
+        self.register_buffer("D", d_mat)
+        a_is_diag = bool((a_mat == torch.diag(torch.diagonal(a_mat))).all())
+        self.register_buffer("_a_diag", torch.diagonal(a_mat).clone() if a_is_diag else None)
+
+    @property
+    def dim(self) -> int:
+        """State dimension ``d``."""
+        return self.A.shape[0]
+
+    def drift(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Drift :math:`-A x` (an element-wise product when :math:`A` is diagonal)."""
+        if self._a_diag is not None:
+            return -x * self._a_diag.to(x.dtype)
+        return -x @ self.A.to(x.dtype).T
+
+    def stationary_covariance(self) -> torch.Tensor:
+        r"""Solve :math:`A\Sigma + \Sigma A^\top = 2D` (needs every eigenvalue of :math:`A` to have positive real part).
+
+        Solved as the linear system :math:`(I \otimes A + A \otimes I)\,\mathrm{vec}\,\Sigma = \mathrm{vec}\,2D`.
+        """
+        a = self.A.double()
+        eig = torch.linalg.eigvals(a)
+        if bool((eig.real <= 0).any()):
+            raise ValueError("A has eigenvalues with non-positive real part: the process has no stationary law")
+        d = self.dim
+        eye = torch.eye(d, dtype=a.dtype, device=a.device)
+        lhs = torch.kron(eye, a) + torch.kron(a, eye)
+        sol = torch.linalg.solve(lhs, (2 * self.D.double()).T.reshape(-1)).reshape(d, d).T
+        return (0.5 * (sol + sol.T)).to(self.A.dtype)
+
+    def transition(self, x: torch.Tensor, t: float) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""Exact transition law after time ``t``: mean :math:`e^{-At}x` ``(n, d)`` and covariance ``(d, d)``.
+
+        Van Loan: with :math:`M = \begin{pmatrix} A & 2D \\ 0 & -A^\top\end{pmatrix} t`, :math:`e^{M} =
+        \begin{pmatrix} F_1 & G \\ 0 & F_2 \end{pmatrix}` gives :math:`e^{-At} = F_2^\top` and
+        :math:`\Sigma_t = e^{-At} G`.
+        """
+        xt = as_tensor(x, "x", ndim=(1, 2))
+        tt = float(t)
+        if tt < 0:
+            raise ValueError(f"t must be >= 0, got {t}")
+        d = self.dim
+        a, dd = self.A.double(), self.D.double()
+        block = torch.zeros((2 * d, 2 * d), dtype=torch.float64, device=a.device)
+        block[:d, :d] = a
+        block[:d, d:] = 2 * dd
+        block[d:, d:] = -a.T
+        e = torch.linalg.matrix_exp(block * tt)
+        phi = e[d:, d:].T
+        cov = phi @ e[:d, d:]
+        cov = 0.5 * (cov + cov.T)
+        mean = xt @ phi.to(xt.dtype).T
+        return mean, cov.to(xt.dtype)
