@@ -1,0 +1,366 @@
+"""Markov chains on graphs: simple-walk and Metropolis–Hastings transition matrices, and their stationary laws.
+
+Also the padded neighbour tables and the result type shared by the walk simulators.
+
+A graph enters as an undirected :class:`networkx.Graph`; its nodes are indexed in the order of
+``list(graph.nodes())`` (see :func:`node_order`). Transition matrices are returned as torch sparse CSR tensors
+of shape ``(N, N)`` on ``device`` (``None``: :data:`dynfer.settings.device`). Edge weights are ignored: every
+walk here is on the unweighted graph. The non-backtracking walk lives in :mod:`dynfer.processes.nonbacktracking`
+and the self-repellent walk in :mod:`dynfer.processes.self_repellent`.
+
+References
+----------
+- N. Metropolis, A. Rosenbluth, M. Rosenbluth, A. Teller, E. Teller, "Equation of state calculations
+  by fast computing machines", J. Chem. Phys. 21 (1953).
+- W. K. Hastings, "Monte Carlo sampling methods using Markov chains and their applications",
+  Biometrika 57 (1970).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+import torch
+
+from dynfer._settings import settings
+from dynfer.processes._graphs import GraphAdjacency, graph_adjacency, node_order, target_array
+
+__all__ = [
+    "GraphAdjacency",
+    "WalkResult",
+    "graph_adjacency",
+    "metropolis_hastings_matrix",
+    "node_order",
+    "padded_neighbour_table",
+    "simple_walk_matrix",
+    "simple_walk_stationary",
+    "stationary_distribution",
+]
+
+
+def csr_tensor(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    values: np.ndarray,
+    n: int,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """Build an ``(n, n)`` torch sparse CSR tensor from host CSR arrays (silencing torch's beta-state warnings)."""
+    dev = settings.resolve_device(device)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Ss]parse.*", category=UserWarning)
+        return torch.sparse_csr_tensor(
+            torch.as_tensor(indptr, dtype=torch.int64),
+            torch.as_tensor(indices, dtype=torch.int64),
+            torch.as_tensor(values, dtype=torch.float64).to(dtype or settings.dtype),
+            size=(n, n),
+            check_invariants=True,
+        ).to(dev)
+
+
+# ---------------------------------------------------------------------------------------------------- matrices
+def simple_walk_matrix(
+    graph: Any, *, device: str | torch.device | None = None, dtype: torch.dtype | None = None
+) -> torch.Tensor:
+    r"""Transition matrix of the simple random walk (SRW), :math:`P_{ij} = 1/d_i` for :math:`j \sim i`.
+
+    Its stationary law is :math:`\mu_i = d_i / 2|E|` (:func:`simple_walk_stationary`); it is reversible
+    with respect to :math:`\mu` (:math:`\mu_i P_{ij} = 1/2|E| = \mu_j P_{ji}`).
+
+    Parameters
+    ----------
+    graph : networkx.Graph
+        Undirected, connected, simple graph (see :func:`graph_adjacency`); node order ``list(graph.nodes())``.
+    device, dtype
+        Device (``None``: ``settings.device``) and floating dtype (``None``: ``settings.dtype``).
+
+    Returns
+    -------
+    torch.Tensor
+        Sparse CSR tensor of shape ``(N, N)``, no diagonal entries.
+    """
+    adj = graph_adjacency(graph)
+    values = 1.0 / adj.degree[adj.rows()].astype(np.float64)
+    return csr_tensor(adj.indptr, adj.indices, values, adj.n_nodes, device, dtype)
+
+
+def simple_walk_stationary(
+    graph: Any, *, device: str | torch.device | None = None, dtype: torch.dtype | None = None
+) -> torch.Tensor:
+    r"""Stationary law of the simple random walk, :math:`\mu_i = d_i / \sum_k d_k = d_i / 2|E|`.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(N,)`` in node order ``list(graph.nodes())``.
+    """
+    adj = graph_adjacency(graph)
+    mu = adj.degree / adj.degree.sum()
+    return torch.as_tensor(mu, dtype=dtype or settings.dtype, device=settings.resolve_device(device))
+
+
+def metropolis_hastings_matrix(
+    graph: Any,
+    target: Any = None,
+    *,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    r"""Metropolis–Hastings random walk (MHRW) to a target law :math:`\mu` with SRW proposals.
+
+    A move from :math:`i` proposes a uniform neighbour :math:`j` (probability :math:`1/d_i`) and accepts it with
+    probability :math:`\min\bigl(1, \mu_j d_i / (\mu_i d_j)\bigr)` (Metropolis et al. 1953; Hastings 1970):
+
+    .. math::
+
+        P_{ij} = \frac{1}{d_i}\min\Bigl(1, \frac{\mu_j d_i}{\mu_i d_j}\Bigr) \quad (j \sim i), \qquad
+        P_{ii} = 1 - \sum_{j \sim i} P_{ij}.
+
+    For the uniform target this is :math:`P_{ij} = \min(1/d_i, 1/d_j)`. The chain satisfies detailed balance
+    :math:`\mu_i P_{ij} = \min(\mu_i/d_i, \mu_j/d_j) = \mu_j P_{ji}`, so :math:`\mu` is stationary.
+
+    Parameters
+    ----------
+    graph : networkx.Graph
+        Undirected, connected, simple graph (see :func:`graph_adjacency`); node order ``list(graph.nodes())``.
+    target : array-like of shape (N,), mapping node -> weight, or None
+        Strictly positive, finite target weights (normalised here); ``None`` is uniform.
+    device, dtype
+        Device (``None``: ``settings.device``) and floating dtype (``None``: ``settings.dtype``).
+
+    Returns
+    -------
+    torch.Tensor
+        Sparse CSR tensor of shape ``(N, N)``; the diagonal is stored where :math:`P_{ii} > 0`.
+    """
+    adj = graph_adjacency(graph)
+    n = adj.n_nodes
+    mu = np.full(n, 1.0 / n) if target is None else target_array(target, adj)
+    rows, cols = adj.rows(), adj.indices
+    d = adj.degree.astype(np.float64)
+    off = np.minimum(1.0 / d[rows], (mu[cols] / d[cols]) / mu[rows])
+    diag = 1.0 - np.bincount(rows, weights=off, minlength=n)
+    diag[diag < 64 * np.finfo(np.float64).eps] = 0.0
+    all_rows = np.concatenate([rows, np.arange(n)])
+    all_cols = np.concatenate([cols, np.arange(n)])
+    all_vals = np.concatenate([off, diag])
+    keep = (all_vals > 0) | (all_rows != all_cols)
+    mat = sp.csr_matrix((all_vals[keep], (all_rows[keep], all_cols[keep])), shape=(n, n))
+    mat.sort_indices()
+    return csr_tensor(mat.indptr, mat.indices, mat.data, n, device, dtype)
+
+
+def as_scipy_csr(matrix: torch.Tensor | sp.spmatrix | np.ndarray, name: str = "matrix") -> sp.csr_matrix:
+    """Convert a square transition matrix (torch sparse/dense, scipy, numpy) to a float64 scipy CSR matrix."""
+    if isinstance(matrix, torch.Tensor):
+        m = matrix.detach()
+        if m.layout == torch.sparse_csr:
+            out = sp.csr_matrix(
+                (m.values().cpu().double().numpy(), m.col_indices().cpu().numpy(), m.crow_indices().cpu().numpy()),
+                shape=tuple(m.shape),
+            )
+        elif m.layout == torch.sparse_coo:
+            m = m.coalesce()
+            idx = m.indices().cpu().numpy()
+            out = sp.csr_matrix((m.values().cpu().double().numpy(), (idx[0], idx[1])), shape=tuple(m.shape))
+        else:
+            out = sp.csr_matrix(m.cpu().double().numpy())
+    elif sp.issparse(matrix):
+        out = sp.csr_matrix(matrix, dtype=np.float64)
+    else:
+        out = sp.csr_matrix(np.asarray(matrix, dtype=np.float64))
+    if out.ndim != 2 or out.shape[0] != out.shape[1]:
+        raise ValueError(f"{name} must be a square matrix, got shape {out.shape}")
+    out.sum_duplicates()
+    out.sort_indices()
+    return out
+
+
+def stationary_distribution(
+    matrix: torch.Tensor | sp.spmatrix | np.ndarray,
+    *,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    r"""Stationary law :math:`\pi P = \pi`, :math:`\sum_i \pi_i = 1`, of an irreducible transition matrix.
+
+    Solved exactly (sparse LU in float64): fixing :math:`\pi_0 = 1`, the remaining entries solve
+    :math:`(I - P)^\top_{[1:,1:]}\,\pi_{1:} = -(I - P)^\top_{[1:,0]}`, then :math:`\pi` is normalised.
+    This works for periodic chains too (e.g. the SRW on a bipartite graph).
+
+    Parameters
+    ----------
+    matrix : torch.Tensor (sparse CSR/COO or dense), scipy sparse matrix or numpy array
+        Row-stochastic, irreducible ``(N, N)`` matrix.
+    device, dtype
+        Device and dtype of the result (``None``: the matrix's device if a tensor, else ``settings.device``;
+        ``settings.dtype``).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(N,)``.
+    """
+    mat = as_scipy_csr(matrix)
+    n = mat.shape[0]
+    if device is None and isinstance(matrix, torch.Tensor):
+        device = matrix.device
+    if n == 1:
+        pi = np.ones(1)
+    else:
+        a = (sp.identity(n, format="csr") - mat).T.tocsc()
+        sol = spla.spsolve(a[1:, 1:], -a[1:, 0].toarray().ravel())
+        pi = np.concatenate([[1.0], np.atleast_1d(sol)])
+        if not np.all(np.isfinite(pi)) or np.any(pi < -1e-10 * np.abs(pi).max()):
+            raise ValueError("matrix has no unique positive stationary law; is it irreducible and row-stochastic?")
+        pi = np.clip(pi, 0.0, None)
+        pi = pi / pi.sum()
+    return torch.as_tensor(pi, dtype=dtype or settings.dtype, device=settings.resolve_device(device))
+
+
+def padded_neighbour_table(
+    matrix: torch.Tensor | sp.spmatrix | np.ndarray,
+    *,
+    include_self: bool = True,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""Rows of a sparse transition matrix as a padded neighbour table (self included).
+
+    Row ``i`` lists :math:`\bar N(i) = \operatorname{supp} P_{i\cdot} \cup \{i\}`, node ``i`` first.
+
+    Used to gather the neighbourhood of many walkers at once: one step of ``T`` tokens costs
+    :math:`O(T \cdot \max_i |\bar N(i)|)`.
+
+    Parameters
+    ----------
+    matrix
+        ``(N, N)`` transition matrix (torch sparse/dense, scipy sparse, numpy).
+    include_self : bool
+        Put node ``i`` itself in row ``i`` (first column) even where :math:`P_{ii} = 0`.
+    device, dtype
+        Device (``None``: the matrix's device if a tensor, else ``settings.device``) and dtype of ``values``.
+
+    Returns
+    -------
+    index : torch.Tensor
+        ``(N, D)`` ``int64`` node indices; padding repeats node ``i``.
+    values : torch.Tensor
+        ``(N, D)`` transition probabilities :math:`P_{i, \mathrm{index}[i, k]}`; ``0`` on padding.
+    n_valid : torch.Tensor
+        ``(N,)`` number of genuine entries :math:`|\bar N(i)|` per row (padding starts there).
+    """
+    mat = as_scipy_csr(matrix)
+    if device is None and isinstance(matrix, torch.Tensor):
+        device = matrix.device
+    n = mat.shape[0]
+    counts = np.diff(mat.indptr)
+    rows = np.repeat(np.arange(n, dtype=np.int64), counts)
+    cols = mat.indices.astype(np.int64)
+    vals = mat.data
+    if include_self:
+        has_diag = np.zeros(n, dtype=bool)
+        has_diag[rows[rows == cols]] = True
+        missing = np.flatnonzero(~has_diag)
+        rows = np.concatenate([rows, missing])
+        cols = np.concatenate([cols, missing])
+        vals = np.concatenate([vals, np.zeros(missing.size)])
+    # self first, then the other neighbours in increasing index order
+    order = np.lexsort((cols, rows != cols, rows))
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    counts = np.bincount(rows, minlength=n)
+    starts = np.zeros(n, dtype=np.int64)
+    np.cumsum(counts[:-1], out=starts[1:])
+    width = int(counts.max()) if n else 0
+    index = np.repeat(np.arange(n, dtype=np.int64)[:, None], width, axis=1)
+    values = np.zeros((n, width), dtype=np.float64)
+    pos = np.arange(rows.size) - starts[rows]
+    index[rows, pos] = cols
+    values[rows, pos] = vals
+    dev = settings.resolve_device(device)
+    return (
+        torch.as_tensor(index, device=dev),
+        torch.as_tensor(values, dtype=dtype or settings.dtype, device=dev),
+        torch.as_tensor(counts, dtype=torch.int64, device=dev),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- results
+@dataclass
+class WalkResult:
+    r"""Outcome of simulating ``n_tokens`` independent walkers for ``n_steps`` steps.
+
+    Attributes
+    ----------
+    nodes : list
+        Node labels; column ``i`` of ``visit_counts`` and ``x`` refers to ``nodes[i]``.
+    position : torch.Tensor
+        ``(n_tokens,)`` node index of each token after the last step.
+    visit_counts : torch.Tensor
+        ``(n_tokens, N)`` ``int64`` number of visits of :math:`X_1, \dots, X_n` (the start is not counted).
+    n_steps : int
+        Number of steps taken.
+    trajectory : torch.Tensor or None
+        ``(n_steps, n_tokens)`` node indices :math:`X_1, \dots, X_n` when ``record`` asked for ``"trajectory"``.
+    x : torch.Tensor or None
+        ``(n_tokens, N)`` final empirical measure :math:`x_n` of the self-repellent walk (``None`` otherwise).
+    tvd : torch.Tensor or None
+        ``(n_steps, n_tokens)`` total variation :math:`\tfrac12 \lVert x_n - \mu \rVert_1` after each step, when
+        asked for with ``record="tvd"`` (self-repellent walk only).
+    """
+
+    nodes: list
+    position: torch.Tensor
+    visit_counts: torch.Tensor
+    n_steps: int
+    trajectory: torch.Tensor | None = None
+    x: torch.Tensor | None = None
+    tvd: torch.Tensor | None = None
+
+    def frequencies(self) -> torch.Tensor:
+        """Visit frequencies ``visit_counts / n_steps`` per token, shape ``(n_tokens, N)`` (``settings.dtype``)."""
+        return self.visit_counts.to(settings.dtype) / max(self.n_steps, 1)
+
+
+def check_run_args(n_steps: Any, n_tokens: Any) -> tuple[int, int]:
+    for value, name, low in ((n_steps, "n_steps", 0), (n_tokens, "n_tokens", 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(n_steps), int(n_tokens)
+
+
+def parse_record(record: Any, allowed: set[str]) -> set[str]:
+    if record is None:
+        return set()
+    items = {record} if isinstance(record, str) else set(record)
+    bad = items - allowed
+    if bad:
+        raise ValueError(f"record must be None or a subset of {sorted(allowed)}, got {sorted(map(str, bad))}")
+    return items
+
+
+def start_nodes(
+    start: Any, n_tokens: int, n: int, gen: torch.Generator, device: torch.device, law: torch.Tensor | None
+) -> torch.Tensor:
+    """Start indices: ``None`` draws from ``law`` (uniform if ``None``), an int or ``(n_tokens,)`` tensor is used."""
+    if start is None:
+        if law is None:
+            return torch.randint(0, n, (n_tokens,), generator=gen, device=device)
+        return torch.multinomial(law.to(device=device, dtype=torch.float64), n_tokens, replacement=True, generator=gen)
+    out = torch.as_tensor(start, device=device)
+    if out.is_floating_point() or out.dtype == torch.bool:
+        raise ValueError("start must hold integer node indices (positions in node_order(graph))")
+    out = out.to(torch.int64)
+    if out.ndim == 0:
+        out = out.expand(n_tokens)
+    if out.shape != (n_tokens,):
+        raise ValueError(f"start must be an int or have shape ({n_tokens},), got shape {tuple(out.shape)}")
+    if bool(((out < 0) | (out >= n)).any()):
+        raise ValueError(f"start indices must lie in [0, {n - 1}]")
+    return out.clone()
