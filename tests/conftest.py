@@ -21,3 +21,8 @@ def _quiet_settings():
     """No progress bars and default settings in every test; restored afterwards."""
     with dynfer.settings.override(progress=False, device="cpu", dtype="float32", seed=None):
         yield
+
+
+def pytest_configure(config):
+    """One torch thread in tests: small tensor ops slow down badly when threads compete for 2 cores."""
+    torch.set_num_threads(1)

@@ -199,22 +199,32 @@ class SDE(torch.nn.Module):
         milstein = method == "milstein" and not self.constant_diffusion
         out = torch.empty((len(t_out), n, d), dtype=x.dtype, device=x.device)
         out[0] = x
+        fast = not requires_grad and not milstein and self.constant_diffusion and self.noise_type != "full"
         with torch.set_grad_enabled(requires_grad):
             x = x.clone()
             g_const = self.diffusion(t_out[0].to(x.dtype), x) if self.constant_diffusion else None
+            dw = torch.empty((n, m), dtype=x.dtype, device=x.device)
             for k in range(len(t_out) - 1):
                 span = float(t_out[k + 1] - t_out[k])
                 n_sub = 1 if dt is None else max(1, math.ceil(span / float(dt) - 1e-9))
                 h = span / n_sub
                 sqrt_h = math.sqrt(h)
-                for j in range(n_sub):
-                    t = (t_out[k] + j * h).to(x.dtype)
-                    dw = torch.randn((n, m), generator=gen, dtype=x.dtype, device=x.device)
-                    if milstein:
-                        x = self._milstein_step(t, x, h, sqrt_h, dw)
-                        continue
-                    g = g_const if g_const is not None else self.diffusion(t, x)
-                    x = x + self.drift(t, x) * h + self.noise_term(g, dw) * sqrt_h
+                t_grid = (t_out[k] + h * torch.arange(n_sub, dtype=torch.float64, device=x.device)).to(x.dtype)
+                if fast:  # in place, one noise buffer: within a few % of a bare hand-written loop
+                    scale = torch.broadcast_to(g_const * sqrt_h, x.shape)
+                    for j in range(n_sub):
+                        drift = self.drift(t_grid[j], x)
+                        torch.randn((n, m), generator=gen, dtype=x.dtype, device=x.device, out=dw)
+                        x.add_(drift, alpha=h).addcmul_(dw, scale)
+                else:
+                    for j in range(n_sub):
+                        t = t_grid[j]
+                        noise = torch.randn((n, m), generator=gen, dtype=x.dtype, device=x.device)
+                        if milstein:
+                            x = self._milstein_step(t, x, h, sqrt_h, noise)
+                            continue
+                        g = g_const if g_const is not None else self.diffusion(t, x)
+                        x = x + self.drift(t, x) * h + self.noise_term(g, noise) * sqrt_h
                 out[k + 1] = x
         return out
 
