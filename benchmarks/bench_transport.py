@@ -1,0 +1,124 @@
+"""dynfer's transport wrappers vs the raw POT calls they wrap, on the same inputs (overhead should be about 1x).
+
+Protocol: two Gaussian clouds of n = 2,000 points in 10-D (the second shifted by 1 in every coordinate), float64 unless
+stated. Each row times the dynfer call and the equivalent hand-written POT call alternately (medians of --repeats
+after a warm-up; interleaved so that other load on the machine hits both alike) and records both results, which must
+agree.
+
+* exact W2: ``wasserstein(x, y, p=2)`` vs ``sqrt(ot.emd2(a, b, ot.dist(x, y)))`` (same network-simplex cap, 4e7);
+* Sinkhorn: ``ot_plan(..., method="sinkhorn", cost=C)`` vs ``ot.sinkhorn(..., method="sinkhorn_log")`` with C the
+  squared-Euclidean cost divided by its max, reg = 0.01, a fixed number of iterations (tol below reach), torch f64
+  and f32; plus numpy inputs, which dynfer routes through torch while raw POT runs its numpy log-domain path;
+* unbalanced: ``ot_plan(..., method="unbalanced")`` vs ``ot.unbalanced.sinkhorn_unbalanced(...,
+  method="sinkhorn_stabilized")``, reg = 0.05, reg_m = 1, fixed iterations;
+* energy distance and MMD (no POT equivalent): dynfer alone.
+
+Run: python benchmarks/bench_transport.py [--n 2000] [--iters 200] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import ot
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import median_time, write_results
+
+from dynfer.processes.discrepancy import energy_distance, mmd
+from dynfer.processes.transport import OTConvergenceWarning, ot_plan, wasserstein
+
+
+def paired_times(f: Callable[[], Any], g: Callable[[], Any], repeats: int) -> tuple[float, float]:
+    """Median seconds of ``f`` and of ``g``, timed alternately after one untimed warm-up call of each."""
+    f(), g()
+    tf, tg = [], []
+    for _ in range(repeats):
+        for fn, acc in ((f, tf), (g, tg)):
+            start = time.perf_counter()
+            fn()
+            acc.append(time.perf_counter() - start)
+    return statistics.median(tf), statistics.median(tg)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--dim", type=int, default=10)
+    parser.add_argument("--iters", type=int, default=200, help="fixed Sinkhorn iterations")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-numpy-log", action="store_true", help="skip POT's slow numpy sinkhorn_log")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore", OTConvergenceWarning)  # fixed iteration counts on purpose
+    warnings.simplefilter("ignore", UserWarning)
+    n, d, iters, reps = args.n, args.dim, args.iters, args.repeats
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(n, d)), rng.normal(size=(n, d)) + 1.0
+    a = np.full(n, 1.0 / n)
+    cap = 10 * n * n
+    results: dict = {"protocol": {"n": n, "dim": d, "sinkhorn_iterations": iters, "repeats": reps,
+                                  "emd_max_iter": cap, "device": "cpu"}}
+
+    def row(name, dyn, raw, value):
+        # interleaved (dyn, raw, dyn, raw, ...) so that load from other processes hits both alike
+        t_dyn, t_raw = paired_times(dyn, raw, reps)
+        v_dyn, v_raw = value(dyn()), value(raw())
+        results[name] = {"dynfer_s": t_dyn, "pot_s": t_raw, "ratio": t_dyn / t_raw, "dynfer_value": v_dyn,
+                         "pot_value": v_raw, "abs_diff": abs(v_dyn - v_raw)}
+        print(f"{name:28s} dynfer {t_dyn:8.4f} s   POT {t_raw:8.4f} s   ratio {t_dyn / t_raw:5.2f}", flush=True)
+
+    # exact W2 (numpy float64)
+    row("exact_w2_numpy_f64",
+        lambda: wasserstein(x, y, p=2),
+        lambda: math.sqrt(ot.emd2(a, a, ot.dist(x, y), numItermax=cap)),
+        float)
+
+    # log-domain Sinkhorn on the max-normalised cost
+    c_np = ot.dist(x, y)
+    c_np /= c_np.max()
+    reg = 0.01
+    for label, dtype in (("f64", torch.float64), ("f32", torch.float32)):
+        c_t = torch.tensor(c_np, dtype=dtype)
+        a_t = torch.full((n,), 1.0 / n, dtype=dtype)
+        row(f"sinkhorn_log_torch_{label}",
+            lambda c_t=c_t: ot_plan(None, None, cost=c_t, method="sinkhorn", reg=reg, max_iter=iters, tol=1e-30),
+            lambda c_t=c_t, a_t=a_t: ot.sinkhorn(a_t, a_t, c_t, reg, method="sinkhorn_log", numItermax=iters,
+                                                 stopThr=0.0, warn=False),
+            lambda p: float((p * torch.as_tensor(c_np, dtype=p.dtype)).sum()))
+    if not args.skip_numpy_log:
+        row("sinkhorn_log_numpy_f64",
+            lambda: ot_plan(None, None, cost=c_np, method="sinkhorn", reg=reg, max_iter=iters, tol=1e-30),
+            lambda: ot.sinkhorn(a, a, c_np, reg, method="sinkhorn_log", numItermax=iters, stopThr=0.0, warn=False),
+            lambda p: float((p * c_np).sum()))
+
+    # unbalanced (stabilised scaling), torch f64
+    c_t = torch.tensor(c_np)
+    a_t = torch.full((n,), 1.0 / n, dtype=torch.float64)
+    row("unbalanced_torch_f64",
+        lambda: ot_plan(None, None, cost=c_t, method="unbalanced", reg=0.05, reg_m=1.0, max_iter=iters, tol=1e-30),
+        lambda: ot.unbalanced.sinkhorn_unbalanced(a_t, a_t, c_t, 0.05, 1.0, method="sinkhorn_stabilized",
+                                                  numItermax=iters, stopThr=0.0),
+        lambda p: float(p.sum()))
+
+    # discrepancies (no POT counterpart)
+    xt, yt = torch.tensor(x), torch.tensor(y)
+    for name, fn in (("energy_distance_torch_f64", lambda: energy_distance(xt, yt)),
+                     ("mmd_median_torch_f64", lambda: mmd(xt, yt))):
+        results[name] = {"dynfer_s": median_time(fn, repeats=reps), "value": float(fn())}
+        print(f"{name:28s} dynfer {results[name]['dynfer_s']:8.4f} s", flush=True)
+    results["goals"] = {"ratio_at_most": 1.2}
+    write_results("transport", results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""Point-cloud plumbing shared by :mod:`dynfer.processes.transport` and :mod:`dynfer.processes.discrepancy`.
+
+Conversion of numpy/torch inputs to tensors of one dtype on one device (and back), validation of point clouds and
+weights, and pairwise distances.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from dynfer._settings import settings
+from dynfer._validation import check_finite
+
+Array = np.ndarray | torch.Tensor
+_METRICS = ("sqeuclidean", "euclidean")
+
+
+@dataclass(frozen=True)
+class _Out:
+    """How to hand results back: as numpy (``numpy=True``) or as torch tensors on the inputs' device."""
+
+    numpy: bool
+    dtype: torch.dtype
+    device: torch.device
+
+    def __call__(self, t: torch.Tensor) -> Any:
+        if not self.numpy:
+            return t
+        arr = t.detach().cpu().numpy()
+        return arr[()] if arr.ndim == 0 else arr
+
+
+def _raw_tensor(v: Any, name: str) -> tuple[torch.Tensor, bool]:
+    """``v`` as a floating tensor (numpy float32 kept, other numpy/lists float64) and whether it was a tensor."""
+    if isinstance(v, torch.Tensor):
+        if v.is_complex() or v.dtype == torch.bool:
+            raise ValueError(f"{name} must be a real floating or integer array, got dtype {v.dtype}")
+        return (v if v.is_floating_point() else v.to(settings.dtype)), True
+    try:
+        arr = np.asarray(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a numeric array, got {type(v).__name__}") from None
+    if arr.dtype.kind == "c":
+        raise ValueError(f"{name} must be real, got complex values")
+    if arr.dtype != np.float32:
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a numeric array, got {type(v).__name__} of {arr.dtype}") from None
+    return torch.from_numpy(np.ascontiguousarray(arr)), False
+
+
+def _convert(values: dict[str, Any]) -> tuple[dict[str, torch.Tensor], _Out]:
+    """Convert named inputs (``None`` skipped) to tensors of one dtype on one device; torch out if any was torch."""
+    raw = {k: _raw_tensor(v, k) for k, v in values.items() if v is not None}
+    tensors = {k: t for k, (t, _) in raw.items()}
+    torch_inputs = [t for t, is_torch in raw.values() if is_torch]
+    devices = {t.device for t in torch_inputs}
+    if len(devices) > 1:
+        names = [k for k, (_, is_torch) in raw.items() if is_torch]
+        raise ValueError(f"tensor inputs {names} are on different devices {sorted(map(str, devices))}; move them "
+                         "to one device first")
+    device = torch_inputs[0].device if torch_inputs else torch.device("cpu")
+    dtype = torch.float32
+    for t in tensors.values():
+        dtype = torch.promote_types(dtype, t.dtype)
+    if dtype not in (torch.float32, torch.float64):
+        dtype = torch.float64
+    out = {k: t.to(device=device, dtype=dtype) for k, t in tensors.items()}
+    return out, _Out(numpy=not torch_inputs, dtype=dtype, device=device)
+
+
+def _check_points(t: torch.Tensor, name: str) -> torch.Tensor:
+    """A point cloud ``(n, d)``: ``(n,)`` becomes ``(n, 1)``; non-empty and finite."""
+    if t.ndim == 1:
+        t = t[:, None]
+    if t.ndim != 2:
+        raise ValueError(f"{name} must be a point cloud of shape (n, d) or (n,), got shape {tuple(t.shape)}")
+    if t.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it must hold at least one point, got shape {tuple(t.shape)}")
+    if t.shape[1] == 0:
+        raise ValueError(f"{name} has zero coordinates per point (shape {tuple(t.shape)})")
+    check_finite(t, name)
+    return t
+
+
+def _point_pair(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = _check_points(x, "x"), _check_points(y, "y")
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"x and y must have the same dimension d, got x with d={x.shape[1]} and y with "
+                         f"d={y.shape[1]}")
+    return x, y
+
+
+def _check_weights(w: torch.Tensor | None, n: int, name: str, like: torch.Tensor, *, normalise: bool) -> torch.Tensor:
+    """Weights ``(n,)``: uniform ``1/n`` when ``None``; finite, non-negative, positive total; scaled to sum 1."""
+    if w is None:
+        return torch.full((n,), 1.0 / n, dtype=like.dtype, device=like.device)
+    if w.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D weight vector, got shape {tuple(w.shape)}")
+    if w.shape[0] != n:
+        raise ValueError(f"{name} must hold one weight per point ({n}), got {w.shape[0]}")
+    check_finite(w, name)
+    if bool((w < 0).any()):
+        raise ValueError(f"{name} must be non-negative; found {int((w < 0).sum())} negative weight(s)")
+    total = w.sum()
+    if not bool(total > 0):
+        raise ValueError(f"{name} must have a positive total mass, got sum {float(total)}")
+    return w / total if normalise else w
+
+
+def _pairwise(x: torch.Tensor, y: torch.Tensor, metric: str) -> torch.Tensor:
+    """Cost matrix of two checked clouds. Centring on the joint mean limits cancellation in |x|^2 + |y|^2 - 2x.y."""
+    if metric not in _METRICS:
+        raise ValueError(f"metric must be one of {list(_METRICS)}, got {metric!r}")
+    shift = torch.cat([x, y]).mean(0).detach()
+    xc, yc = x - shift, y - shift
+    if x.shape[1] == 1:  # exact, and as cheap as the result itself
+        diff = xc - yc[:, 0][None, :]
+        return diff * diff if metric == "sqeuclidean" else diff.abs()
+    if metric == "euclidean":
+        return torch.cdist(xc, yc)  # zero gradient at coincident points, where sqrt would give NaN
+    sq = (xc * xc).sum(1)[:, None] + (yc * yc).sum(1)[None, :] - 2.0 * (xc @ yc.T)
+    return sq.clamp_min(0.0)
