@@ -1,0 +1,7 @@
+"""``python -m dynfer`` is the ``dynfer`` command."""
+
+import sys
+
+from dynfer.cli import main
+
+sys.exit(main())
