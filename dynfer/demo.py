@@ -15,20 +15,20 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import networkx as nx  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import networkx as nx
+import numpy as np
+import torch
 
-from dynfer._settings import settings  # noqa: E402
-from dynfer.processes import (  # noqa: E402
+from dynfer._settings import settings
+from dynfer.processes import (
     OrnsteinUhlenbeck,
     SelfRepellentWalk,
+    first_passage_times,
     flashing_ratchet,
-    srrw_asymptotic_covariance,
     wasserstein,
 )
-from dynfer.report import Report  # noqa: E402
+from dynfer.report import Report
 
 __all__ = ["run_demo"]
 
@@ -69,8 +69,6 @@ def _ratchet_section(report: Report, seed: int, device: torch.device, quick: boo
     states = rm.simulate(n_paths, torch.linspace(0, 10, 101, dtype=torch.float64, device=device), seed=seed)
     occ = np.bincount(states[:, -1].cpu().numpy(), minlength=6) / n_paths
     mfpt = float(rm.mfpt()[0, 2])
-    from dynfer.processes import first_passage_times
-
     hits = first_passage_times(rm.Q, 0, 2, n_paths, seed=seed + 1).cpu().numpy()
     report.add_heading("Discrete flashing ratchet: batched Gillespie against linear algebra")
     report.add_text(
