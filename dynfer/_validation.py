@@ -18,6 +18,7 @@ __all__ = [
     "check_times",
     "make_generator",
     "progress",
+    "progress_bar",
 ]
 
 
@@ -107,3 +108,10 @@ def progress(iterable: Iterable, *, desc: str | None = None, total: int | None =
     from tqdm.auto import tqdm
 
     return tqdm(iterable, desc=desc, total=total, disable=not settings.progress, leave=False, **kwargs)
+
+
+def progress_bar(total: int, *, desc: str | None = None, **kwargs: Any) -> Any:
+    """A manual tqdm bar of ``total`` units (call ``.update(k)``), disabled when ``settings.progress`` is False."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not settings.progress, leave=False, **kwargs)

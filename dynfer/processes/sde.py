@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import torch
 
-from dynfer._validation import as_tensor, check_times, make_generator
+from dynfer._validation import as_tensor, check_times, make_generator, progress_bar
 
 __all__ = ["SDE", "ReversedSDE"]
 
@@ -200,13 +200,14 @@ class SDE(torch.nn.Module):
         out = torch.empty((len(t_out), n, d), dtype=x.dtype, device=x.device)
         out[0] = x
         fast = not requires_grad and not milstein and self.constant_diffusion and self.noise_type != "full"
-        with torch.set_grad_enabled(requires_grad):
+        spans = torch.diff(t_out).tolist()
+        n_subs = [1 if dt is None else max(1, math.ceil(span / float(dt) - 1e-9)) for span in spans]
+        bar = progress_bar(sum(n_subs), desc="SDE steps")
+        with bar, torch.set_grad_enabled(requires_grad):
             x = x.clone()
             g_const = self.diffusion(t_out[0].to(x.dtype), x) if self.constant_diffusion else None
             dw = torch.empty((n, m), dtype=x.dtype, device=x.device)
-            for k in range(len(t_out) - 1):
-                span = float(t_out[k + 1] - t_out[k])
-                n_sub = 1 if dt is None else max(1, math.ceil(span / float(dt) - 1e-9))
+            for k, (span, n_sub) in enumerate(zip(spans, n_subs, strict=True)):
                 h = span / n_sub
                 sqrt_h = math.sqrt(h)
                 t_grid = (t_out[k] + h * torch.arange(n_sub, dtype=torch.float64, device=x.device)).to(x.dtype)
@@ -226,6 +227,7 @@ class SDE(torch.nn.Module):
                         g = g_const if g_const is not None else self.diffusion(t, x)
                         x = x + self.drift(t, x) * h + self.noise_term(g, noise) * sqrt_h
                 out[k + 1] = x
+                bar.update(n_sub)
         return out
 
     def _milstein_step(

@@ -145,3 +145,14 @@ def test_milstein_equals_euler_for_constant_diffusion():
     x0, times = torch.ones(10, 2), torch.linspace(0, 1, 4)
     assert torch.equal(sde.simulate(x0, times, dt=0.1, method="milstein", seed=0),
                        sde.simulate(x0, times, dt=0.1, method="euler", seed=0))
+
+
+def test_progress_bar_follows_settings(capsys):
+    import dynfer
+
+    sde = SDE(drift=lambda t, x: -x, diffusion=0.3)
+    sde.simulate(torch.zeros(4, 1), torch.tensor([0.0, 1.0]), dt=0.01, seed=0)
+    assert "SDE steps" not in capsys.readouterr().err
+    with dynfer.settings.override(progress=True):
+        sde.simulate(torch.zeros(4, 1), torch.tensor([0.0, 1.0]), dt=0.01, seed=0)
+    assert "SDE steps" in capsys.readouterr().err
