@@ -3,8 +3,10 @@ r"""Batched Gillespie simulation of continuous-time Markov jump processes.
 The direct method (Gillespie 1977): in state :math:`i` the process waits an exponential holding time with rate
 :math:`\lambda_i = -q_{ii} = \sum_{j \ne i} q_{ij}`, then jumps to :math:`j \ne i` with probability
 :math:`q_{ij} / \lambda_i`. Here all paths advance together: one loop iteration is one jump *event* for every path
-still running, drawn as tensors (an ``exponential_`` holding time and an inverse-CDF next state per path); there is no
-Python loop over paths. Observation times passed during a holding interval are filled with the current state.
+still running, drawn as tensors (the next state by Walker's alias method for a shared generator, by inverse CDF for
+per-path generators; the holding times :math:`-\log(1 - U) / \lambda_i` for a whole block of events afterwards);
+there is no Python loop over paths. Observation times passed during a holding interval are filled with the current
+state. Every draw is exact up to float64 rounding (no time discretisation).
 
 References
 ----------
@@ -46,16 +48,20 @@ def _jump_tables(rates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _alias_tables(cum: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Walker's alias tables (Vose 1991) of the jump probabilities: flat ``(n * n,)`` thresholds and aliases.
+    """Walker's alias tables (Vose 1991) of the jump probabilities: thresholds ``(m,)`` and targets ``(2 m,)``.
 
-    Row ``i`` is sampled exactly by ``k = floor(n U)``, ``V = n U - k``: next state ``k`` if ``V < prob[i, k]``, else
-    ``alias[i, k]`` (Walker 1977). Built once on the CPU in O(n^2).
+    Row ``i`` is sampled exactly by ``x = n U``, ``k = floor(x)``: next state ``k`` if ``x - k < prob[i, k]``, else
+    ``alias[i, k]`` (Walker 1977). With ``f = i (n + 1) + k`` and ``m = n (n + 1)``, the thresholds hold
+    ``k + prob[i, k]`` (``x`` is compared undivided: ``x - k`` is exact, so only the rounding of the stored sum, a
+    relative ``2^-53``, enters) and the targets hold ``k`` at ``f`` and ``alias[i, k]`` at ``m + f``: the next state is
+    ``targets[f + m [x >= thresholds[f]]]``. Each row has a padding column ``k = n`` (threshold ``n``, the alias of
+    column ``n - 1``) for the rounding case ``n U = n``. Built once on the CPU in O(n^2).
     """
     c = cum.detach().cpu().numpy()
     n = c.shape[-1]
     probs = np.diff(c, axis=-1, prepend=0.0) * n
-    prob_tab = np.ones((n, n))
-    alias_tab = np.tile(np.arange(n), (n, 1))
+    prob_tab = np.ones((n, n + 1))
+    alias_tab = np.tile(np.arange(n + 1), (n, 1))
     for i in range(n):
         p = probs[i].copy()
         small = [k for k in range(n) if p[k] < 1.0]
@@ -69,9 +75,12 @@ def _alias_tables(cum: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             prob_tab[i, k] = 1.0 if probs[i, k] > 0 else 0.0
             if probs[i, k] == 0:
                 alias_tab[i, k] = int(np.argmax(probs[i]))
+    prob_tab[:, n], alias_tab[:, n] = 0.0, alias_tab[:, n - 1]
+    prob_tab += np.arange(n + 1)  # thresholds k + prob[i, k] for the undivided x = n U
+    target = np.concatenate([np.tile(np.arange(n + 1), n), alias_tab.reshape(-1)])
     return (
         torch.as_tensor(prob_tab.reshape(-1), dtype=torch.float64, device=cum.device),
-        torch.as_tensor(alias_tab.reshape(-1), dtype=torch.long, device=cum.device),
+        torch.as_tensor(target, dtype=torch.int32, device=cum.device),
     )
 
 
@@ -105,54 +114,71 @@ _MAX_CHUNK_ELEMENTS = 20_000_000  # events x paths held at once (a few hundred M
 
 def _exponential(shape: tuple[int, ...], device: torch.device, gen: torch.Generator) -> torch.Tensor:
     """Standard exponential draws ``-log(1 - U)`` (a few times faster than ``Tensor.exponential_`` on CPU)."""
-    return torch.rand(shape, dtype=torch.float64, device=device, generator=gen).neg_().log1p_().neg_()
+    u = torch.rand(shape, dtype=torch.float64, device=device, generator=gen)
+    return torch.rsub(u, 1.0).log_().neg_()
 
 
 def _jump_chain(
-    tables: tuple[torch.Tensor, ...], idx: torch.Tensor, s: torch.Tensor, n_events: int, gen: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n_events`` jumps for every running path: visited states ``(P, E + 1)`` and holding times ``(P, E)``.
+    tables: tuple[torch.Tensor | None, ...],
+    idx: torch.Tensor,
+    s: torch.Tensor,
+    u0: torch.Tensor,
+    n_events: int,
+    gen: torch.Generator,
+    work: tuple[torch.Tensor, ...],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``n_events`` jumps for every running path, event-major: states ``(E + 1, P)`` and jump times ``(E, P)``.
 
     The loop is over events only; each iteration draws the next state of every path at once (alias method for a
-    shared generator, inverse CDF for per-path generators), event-major so every step reads and writes contiguously.
+    shared generator, inverse CDF for per-path generators) and reads and writes contiguous int32 rows. The holding
+    times are drawn afterwards for the whole block as ``log(1 - U) * (-1 / lambda_s)``, with ``-1 / lambda_s`` looked
+    up in ``tables[4]`` (in the caller's time unit; ``-inf`` when absorbing), and summed from the start times ``u0``
+    (P,). Everything lives in the flat workspace ``work`` (int32 states, then two float64 buffers); the second float64
+    buffer, free again on return, is handed back as scratch.
     """
-    exit_rate, cum, prob_tab, alias_tab = tables
+    exit_rate, cum, thresh_tab, target_tab, neg_inv = tables
     n_run, dev = s.shape[0], s.device
-    chain = torch.empty((n_events + 1, n_run), dtype=torch.long, device=dev)
+    size = n_events * n_run
+    chain = work[0][: size + n_run].view(n_events + 1, n_run)
+    jump, spare = (w[:size].view(n_events, n_run) for w in work[1:3])
     chain[0] = s
-    cur = s
-    if exit_rate.ndim == 1:  # shared generator: Walker's alias method, O(1) per jump
-        n = exit_rate.shape[0]
-        scaled = torch.rand((n_events, n_run), dtype=torch.float64, device=dev, generator=gen).mul_(n)
-        col = scaled.long().clamp_(max=n - 1)
-        frac = scaled.sub_(col)
-        flat = torch.empty(n_run, dtype=torch.long, device=dev)
+    cur = chain[0]
+    torch.rand((n_events, n_run), dtype=torch.float64, device=dev, generator=gen, out=jump)  # jump uniforms first
+    if thresh_tab is not None and target_tab is not None:  # shared generator: Walker's alias method, O(1) per jump
+        n = exit_rate.shape[-1]
+        x = jump.mul_(n)
+        col = spare.view(-1).view(torch.int32)[:size].view(n_events, n_run)
+        col.copy_(x)  # floor(n U) (n only by rounding: padding column)
+        half = n * (n + 1)
+        flat = torch.empty(n_run, dtype=torch.int32, device=dev)
         thresh = torch.empty(n_run, dtype=torch.float64, device=dev)
-        alias = torch.empty(n_run, dtype=torch.long, device=dev)
-        stay = torch.empty(n_run, dtype=torch.bool, device=dev)
+        go = torch.empty(n_run, dtype=torch.int32, device=dev)  # int32: no type promotion in the add below
         for j in range(n_events):  # preallocated outputs: no allocation inside the event loop
-            torch.add(col[j], cur, alpha=n, out=flat)
-            torch.index_select(prob_tab, 0, flat, out=thresh)
-            torch.index_select(alias_tab, 0, flat, out=alias)
-            torch.lt(frac[j], thresh, out=stay)
-            cur = torch.where(stay, col[j], alias, out=chain[j + 1])
+            torch.add(col[j], cur, alpha=n + 1, out=flat)
+            torch.index_select(thresh_tab, 0, flat, out=thresh)
+            torch.ge(x[j], thresh, out=go)
+            flat.add_(go, alpha=half)  # the alias half of the targets
+            cur = torch.index_select(target_tab, 0, flat, out=chain[j + 1])
+        rate = torch.index_select(neg_inv, 0, chain[:-1].reshape(-1), out=spare.view(-1)).view(n_events, n_run)
     else:  # one generator per path: inverse CDF, first state whose cumulative probability exceeds u
-        u = torch.rand((n_events, n_run, 1), dtype=torch.float64, device=dev, generator=gen)
+        u = jump.unsqueeze(-1)
         for j in range(n_events):
             cur = (u[j] >= cum[idx, cur]).sum(-1)
             chain[j + 1] = cur
-    chain = chain.T.contiguous()
-    visited = chain[:, :-1]
-    lam = exit_rate[visited] if exit_rate.ndim == 1 else exit_rate[idx.unsqueeze(-1), visited]
-    expo = _exponential((n_run, n_events), dev, gen)
-    hold = torch.where(lam > 0, expo.div_(lam.clamp_min(torch.finfo(lam.dtype).tiny)), math.inf)
-    return chain, hold
+        rate = spare.copy_(neg_inv[idx].gather(1, chain[:-1].T.long()).T)
+    jump.uniform_(generator=gen)  # then the holding-time uniforms, into the same buffer
+    torch.sub(torch.ones((), dtype=torch.float64, device=dev), jump, out=jump).log_().mul_(rate)  # log(1 - U) / -λ
+    if bool((neg_inv == -math.inf).any()):
+        jump.nan_to_num_(nan=math.inf)  # absorbing state and U = 0: 0 * inf
+    jump[0] += u0
+    return chain, jump.cumsum_(0), spare
 
 
 def _regular_grid(times: torch.Tensor) -> tuple[float, float, float] | None:
     """``(t0, h, window)`` when the shared grid is nearly even (every ``t_k`` within ``1e-3 h`` of ``t0 + k h``).
 
-    ``window`` bounds how far (in units of ``h``) a grid point may sit from ``t0 + k h``, e.g. a float32 grid.
+    ``window`` bounds how far a grid point in units of ``h``, ``u_k = (t_k - t0) / h``, may sit from ``k`` (e.g. a
+    float32 grid), with a margin for rounding.
     """
     n_obs = times.shape[0]
     if n_obs < 2:
@@ -160,82 +186,110 @@ def _regular_grid(times: torch.Tensor) -> tuple[float, float, float] | None:
     t0, h = float(times[0]), float(times[-1] - times[0]) / (n_obs - 1)
     if not h > 0:
         return None
-    ideal = t0 + h * torch.arange(n_obs, dtype=times.dtype, device=times.device)
-    dev = float((times - ideal).abs().max()) / h
+    ideal = torch.arange(n_obs, dtype=times.dtype, device=times.device)
+    dev = float(((times - t0) / h - ideal).abs().max())
     if dev > 1e-3:
         return None
     return t0, h, 2 * dev + 1e-9
 
 
-def _count_before(times: torch.Tensor, jump_t: torch.Tensor, grid: tuple[float, float, float] | None) -> torch.Tensor:
-    """Number of observation times strictly before each jump time (``searchsorted``, left side).
+def _count_before(
+    obs: torch.Tensor,
+    jump: torch.Tensor,
+    grid: tuple[float, float, float] | None,
+    scratch: torch.Tensor,
+    out: torch.Tensor,
+) -> torch.Tensor:
+    """Number of observation times strictly before each jump time (``searchsorted``, left side), event-major.
 
-    On a (nearly) even grid ``t_k ~ t_0 + k h`` this is ``ceil((J - t_0) / h)`` wherever ``(J - t_0) / h`` is farther
-    than the grid's deviation from an integer; the few entries closer than that are redone with ``searchsorted``,
-    so the result is exact.
+    ``jump`` is ``(E, P)``; ``obs`` is shared ``(T,)`` or per path ``(P, T)``; the counts are written into ``out``
+    (int32 or int64, shaped like ``jump``) and returned. On a (nearly) even shared grid, in units of the step
+    (``obs[k]`` within ``window`` of ``k``), the count is ``ceil(J)`` (clamped to ``T``) wherever ``J`` is farther
+    than the window from an integer, i.e. ``g (1 - g) >= window`` for ``g = ceil(J) - J``; the few entries closer
+    than that are redone with ``searchsorted``, so the result is exact. ``scratch`` is a float64 buffer shaped like
+    ``jump``.
     """
     if grid is None:
-        return torch.searchsorted(times, jump_t)
-    t0, h, window = grid
-    x = (jump_t - t0).div_(h)
-    c = x.ceil().clamp_(0, times.shape[-1])
-    gap = c - x  # in [0, 1) below the clamp
-    near = gap.abs() < window
-    near |= gap > 1 - window
-    out = c.long()
+        if obs.ndim == 1:
+            return out.copy_(torch.searchsorted(obs, jump))
+        return out.copy_(torch.searchsorted(obs, jump.T.contiguous()).T)
+    window = grid[2]
+    g = torch.ceil(jump, out=scratch).sub_(jump)  # in [0, 1) (nan for an infinite J: never near)
+    near = g.addcmul_(g, g, value=-1.0) < window  # g (1 - g) < window: J within the window of an integer
+    out.copy_(torch.ceil(jump, out=scratch).clamp_(max=obs.shape[-1]))
     if bool(near.any()):
-        out[near] = torch.searchsorted(times, jump_t[near])
+        out[near] = torch.searchsorted(obs, jump[near]).to(out.dtype)
     return out
 
 
 def _simulate(rates: torch.Tensor, times: torch.Tensor, init: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Batched Gillespie core: states ``(P, T)`` at ``times`` ((T,) or (P, T), float64) from ``init`` (P,).
 
-    Paths run in chunks of ``E`` events. For a chunk, the jump times ``J`` give ``c_j`` = number of observations
-    before ``J_j``; the state at observation ``k`` is chain entry ``m_k = #{j: c_j <= k}`` (a scatter-add and a
-    cumulative sum). Paths with observations left after their last simulated jump run another chunk.
+    Paths advance in blocks of ``E`` events, event-major; after each block the paths with no observation left after
+    their last jump drop out. On an even shared grid, time is measured in grid steps from ``times[0]`` (observation
+    ``k`` at about ``k``). For a block, the jump times ``J`` give ``c_j`` = number of observations before ``J_j``; the
+    state at observation ``k`` is the start state plus the sum of the state changes ``chain[j + 1] - chain[j]`` with
+    ``c_j <= k``: the changes are added into a flat ``(P, T + 1)`` buffer at row ``p``, column ``1 + c_j`` (the
+    jumps after the last observation land in column 0 of row ``p + 1``, or in one spare last entry, which no
+    observation reads), and one cumulative sum over columns ``1..T`` at the end gives the states. All blocks share
+    one workspace sized by the first, the largest.
     """
     exit_rate, cum = _jump_tables(rates)
-    prob_tab, alias_tab = _alias_tables(cum) if rates.ndim == 2 else (None, None)
-    tables = (exit_rate, cum, prob_tab, alias_tab)
+    thresh_tab, target_tab = _alias_tables(cum) if rates.ndim == 2 else (None, None)
     n_paths, n_obs = init.shape[0], times.shape[-1]
     dev = init.device
     shared = times.ndim == 1
-    out = torch.empty((n_paths, n_obs), dtype=torch.long, device=dev)
-    idx = torch.arange(n_paths, device=dev)
-    s = init.clone()
-    t = (times[0].expand(n_paths) if shared else times[:, 0]).clone()
-    settled = torch.zeros(n_paths, dtype=torch.long, device=dev)  # observations already written
     grid = _regular_grid(times) if shared else None
-    first = True
+    h = grid[1] if grid is not None else 1.0
+    obs = (times - grid[0]) / h if grid is not None else times  # observation times in the unit h
+    neg_inv = (-1.0 / h) / exit_rate  # -1 / (lambda h): holding time = log(1 - U) * neg_inv; -inf when absorbing
+    tables = (exit_rate, cum, thresh_tab, target_tab, neg_inv)
+    # every partial sum of state changes is a difference of two states (and every prefix sum from the start state a
+    # state), so a narrow integer type holds them exactly: less memory to clear, add into and scan
+    n = exit_rate.shape[-1]
+    small = torch.int8 if n <= 127 else torch.int16 if n <= 32767 else torch.int32
+    width = n_obs + 1
+    pos_type = torch.int32 if n_paths * width < 2**31 else torch.long
+    acc = torch.zeros(n_paths * width + 1, dtype=small, device=dev)
+    rows = acc[:-1].view(n_paths, width)
+    rows[:, 1] = init
+    idx = torch.arange(n_paths, device=dev)
+    s = init
+    u = (obs[0].expand(n_paths) if shared else obs[:, 0]).contiguous()
+    work: tuple[torch.Tensor, ...] = ()
     while idx.numel() > 0:
-        t_obs = times if shared or first else times[idx]
-        t_last = times[-1] if shared else t_obs[:, -1]
-        # events per chunk: Poisson mean + 2 sd of the jumps still needed, capped by memory
+        n_run = idx.numel()
+        obs_run = obs if shared or n_run == n_paths else obs[idx]
+        u_last = obs_run[-1] if shared else obs_run[:, -1]
         lam_now = exit_rate[s] if exit_rate.ndim == 1 else exit_rate[idx, s]
-        mean_events = float((lam_now * (t_last - t).clamp_min(0)).mean())
-        guess = mean_events + 2 * math.sqrt(mean_events) + 4
-        n_events = int(max(4, min(guess, 4096, _MAX_CHUNK_ELEMENTS // idx.numel())))
-        chain, hold = _jump_chain(tables, idx, s, n_events, gen)
-        jump_t = hold.cumsum_(1).add_(t.unsqueeze(-1))  # jump_t[:, j]: time the path leaves chain[:, j]
-        before = _count_before(t_obs, jump_t, grid)  # observations strictly before each jump (right-continuity)
-        # state at observation k is chain[:, m_k], m_k = number of jumps at or before t_k = #{j: before_j <= k}
-        counts = torch.zeros((idx.numel(), n_obs + 1), dtype=torch.int32, device=dev)
-        counts.scatter_add_(1, before, torch.ones((1, 1), dtype=torch.int32, device=dev).expand_as(before))
-        block = chain.gather(1, counts[:, :n_obs].cumsum(1).long())
-        if first:
-            out = block  # entries after a path's last jump are provisional and rewritten by the next chunk
-            first = False
-        else:
-            fresh = torch.arange(n_obs, device=dev) >= settled[idx].unsqueeze(-1)
-            out[idx] = torch.where(fresh, block, out[idx])
-        last = before[:, -1]
-        settled[idx] = last
-        s, t = chain[:, -1], jump_t[:, -1]
-        keep = last < n_obs  # observations remain at or after the last simulated jump
+        mean_events = float((lam_now * (u_last - u).clamp_min(0)).mean()) * h  # jumps still needed, on average
+        if not work:  # first block: about the mean less one sd (few paths finish sooner); workspace sized to it
+            guess = mean_events - math.sqrt(mean_events)
+            n_events = int(max(4, min(guess, 4096, _MAX_CHUNK_ELEMENTS // n_run)))
+            size = n_events * n_run
+            work = (
+                torch.empty(size + n_run, dtype=torch.int32, device=dev),  # states, then positions (when int32)
+                torch.empty(size, dtype=torch.float64, device=dev),
+                torch.empty(size, dtype=torch.float64, device=dev),
+                torch.empty(size, dtype=small, device=dev),  # state changes
+            )
+        else:  # later blocks: the mean + 2 sd of the jumps still needed, within the workspace
+            guess = mean_events + 2 * math.sqrt(mean_events) + 4
+            n_events = int(max(1, min(guess, 4096, work[1].numel() // n_run)))
+        size = n_events * n_run
+        chain, jump, scratch = _jump_chain(tables, idx, s, u, n_events, gen, work)
+        delta = torch.sub(chain[1:].reshape(-1), chain[:-1].reshape(-1), out=work[3][:size])
+        s = chain[-1].clone()
+        # positions: row p, column 1 + (observations strictly before the jump), in the states' memory if int32
+        pos = work[0][:size] if pos_type == torch.int32 else torch.empty(size, dtype=torch.long, device=dev)
+        before = _count_before(obs_run, jump, grid, scratch, pos.view(n_events, n_run))
+        keep = before[-1] < n_obs  # observations remain at or after the last simulated jump
+        before += (idx * width + 1).to(pos_type)
+        acc.index_add_(0, pos, delta)
+        u = jump[-1].clone()
         if not bool(keep.all()):
-            idx, s, t = idx[keep], s[keep], t[keep]
-    return out
+            idx, s, u = idx[keep], s[keep], u[keep]
+    return torch.empty((n_paths, n_obs), dtype=torch.long, device=dev).copy_(rows[:, 1:].cumsum_(1))
 
 
 def gillespie(
