@@ -1,6 +1,6 @@
 """RateMatrix linear algebra and the flashing ratchet against closed forms and the reference note.
 
-Reference values: /work/shared/references/markov_jump_processes.md, section 1-2 (discrete flashing ratchet,
+Reference values: ../shared/references/markov_jump_processes.md, section 1-2 (discrete flashing ratchet,
 Roldán & Parrondo 2010, r = b = 1). Independent computations here use numpy/scipy only.
 """
 
