@@ -1,11 +1,30 @@
 """dynfer: infer the dynamics of stochastic systems from data.
 
-The process backend lives in :mod:`dynfer.processes`, the shared fit loop in :mod:`dynfer.training`, networks in
-:mod:`dynfer.nn`, and package settings in :data:`dynfer.settings`.
+Sub-packages, imported on first use (so ``import dynfer`` stays light):
+
+* :mod:`dynfer.processes` — the shared process backend (SDEs, jump processes, walks, transport);
+* :mod:`dynfer.io` — file adapters to AnnData; :mod:`dynfer.datasets` — the dataset registry and generators;
+* :mod:`dynfer.pp` — preprocessing on AnnData;
+* :mod:`dynfer.training`, :mod:`dynfer.nn` — the shared fit loop and networks.
+
+Package settings live in :data:`dynfer.settings`.
 """
+
+import importlib
+from typing import Any
 
 from dynfer._settings import Settings, settings
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["Settings", "__version__", "settings"]
+_SUBMODULES = ("datasets", "io", "nn", "pp", "processes", "report", "training")
+
+__all__ = ["Settings", "__version__", "settings", *_SUBMODULES]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        module = importlib.import_module(f"dynfer.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'dynfer' has no attribute {name!r}")
