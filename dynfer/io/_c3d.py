@@ -1,0 +1,96 @@
+"""Read marker trajectories from C3D files through the optional ``c3d`` package, and handle missing markers.
+
+In C3D, a point whose residual is negative was not reconstructed in that frame (the marker is missing); its
+coordinates are meaningless. Reference: C3D file format user guide, https://www.c3d.org/docs/C3D_User_Guide.pdf.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["C3DPoints", "fill_missing", "read_points"]
+
+
+@dataclass
+class C3DPoints:
+    """Markers of one C3D file: ``xyz`` (n_frames, n_markers, 3) with NaN where missing, file ``frames``, rate."""
+
+    labels: list[str]
+    xyz: np.ndarray
+    frames: np.ndarray
+    rate: float
+    units: str
+
+
+def _import_c3d():
+    try:
+        import c3d
+    except ImportError as err:
+        raise ImportError(
+            "reading C3D files needs the optional 'c3d' package: pip install dynfer[io] (or pip install c3d)"
+        ) from err
+    return c3d
+
+
+def read_points(path: Path) -> C3DPoints:
+    """Markers of the C3D file at ``path``; missing points (residual < 0) become NaN."""
+    c3d = _import_c3d()
+    with open(path, "rb") as handle, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="No analog data found")
+        try:
+            reader = c3d.Reader(handle)
+            labels = [str(label).strip() for label in reader.point_labels]
+            rate = float(reader.point_rate)
+            frames, points = [], []
+            for number, pts, _ in reader.read_frames(copy=True):
+                frames.append(number)
+                points.append(np.asarray(pts, dtype=np.float64))
+            units_param = reader.get("POINT:UNITS")
+            units = units_param.string_value.strip() if units_param is not None else ""
+        except Exception as err:  # the c3d package raises struct.error, AssertionError, ... on corrupt files
+            raise ValueError(f"{path}: not a readable C3D file ({type(err).__name__}: {err})") from err
+    if not points:
+        raise ValueError(f"{path}: the C3D file holds no frames")
+    if not np.isfinite(rate) or rate <= 0:
+        raise ValueError(f"{path}: the C3D header gives point rate {rate}; a positive frame rate is needed")
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"{path}: marker labels are not unique: {labels}")
+    arr = np.stack(points)  # (frames, markers, 5): x, y, z, residual, camera mask
+    if arr.shape[1] != len(labels):
+        raise ValueError(f"{path}: {arr.shape[1]} points per frame but {len(labels)} labels")
+    xyz = arr[:, :, :3].copy()
+    xyz[arr[:, :, 3] < 0] = np.nan
+    return C3DPoints(labels=labels, xyz=xyz, frames=np.asarray(frames, dtype=np.int64), rate=rate, units=units)
+
+
+def fill_missing(points: C3DPoints, missing: str, source: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """Apply the ``missing`` policy; returns (xyz, frames, number of missing marker-frames found)."""
+    xyz, frames = points.xyz, points.frames
+    gaps = np.isnan(xyz).any(axis=2)  # (frames, markers)
+    n_missing = int(gaps.sum())
+    if n_missing == 0:
+        return xyz, frames, 0
+    if missing == "raise":
+        bad = [points.labels[k] for k in np.flatnonzero(gaps.any(axis=0))]
+        raise ValueError(
+            f"{source}: {n_missing} marker-frame(s) are missing (residual < 0), in marker(s) {bad}; pass "
+            "missing='interpolate' to fill them linearly in time or missing='drop' to drop those frames"
+        )
+    if missing == "drop":
+        keep = ~gaps.any(axis=1)
+        if not keep.any():
+            raise ValueError(f"{source}: every frame misses at least one marker; missing='drop' would leave none")
+        return xyz[keep], frames[keep], n_missing
+    # interpolate: linear in frame number, constant beyond the first/last observed frame
+    out = xyz.copy()
+    for k in np.flatnonzero(gaps.any(axis=0)):
+        ok = ~gaps[:, k]
+        if not ok.any():
+            raise ValueError(f"{source}: marker {points.labels[k]!r} is missing in every frame; cannot interpolate")
+        for c in range(3):
+            out[~ok, k, c] = np.interp(frames[~ok], frames[ok], xyz[ok, k, c])
+    return out, frames, n_missing
