@@ -373,6 +373,11 @@ def read_snapshots_csv(
         bad = [c for c in features if not np.isfinite(frame[c].to_numpy(dtype=np.float64)).all()]
         raise ValueError(f"feature columns {bad} hold {n_nan} NaN or infinite value(s) in {p.name}")
     rest = frame.drop(columns=[*features, time_column])
+    if K.TIME in rest.columns:
+        raise ValueError(
+            f"{p.name} has a non-feature column {K.TIME!r} besides time_column={time_column!r}; it would be "
+            f"overwritten by the times: rename it, or pass time_column={K.TIME!r}"
+        )
     rest.index = [str(i) for i in range(len(frame))]
     source = _file_source(
         "read_snapshots_csv", p, time_column=time_column, feature_columns=list(features)

@@ -202,3 +202,10 @@ def test_csv_errors(tmp_path):
     pd.DataFrame({"time": [3.0, 3.0], "g1": [1.0, 2]}).to_csv(path, index=False)
     with pytest.raises(ValueError, match="1 distinct"):
         read_snapshots_csv(path)
+
+
+def test_csv_time_column_collision(tmp_path):
+    path = tmp_path / "cells.csv"
+    pd.DataFrame({"hour": [0, 1, 2], "time": ["a", "b", "c"], "g1": [1.0, 2, 3]}).to_csv(path, index=False)
+    with pytest.raises(ValueError, match="non-feature column 'time'"):
+        read_snapshots_csv(path, time_column="hour")
