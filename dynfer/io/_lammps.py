@@ -1,13 +1,14 @@
 """Parser of LAMMPS text dumps (``dump custom`` / ``dump atom``) into per-frame numpy arrays.
 
-The atoms block of each frame is converted in one vectorised step (``str.split`` of the joined block and one
-``numpy`` conversion), never atom by atom. Everything here is array-level; :mod:`dynfer.io.activematter` builds the
-AnnData.
+The atoms block of each frame is converted in one vectorised call (``numpy.loadtxt``, whose parser is compiled, on
+the block of ``NUMBER OF ATOMS`` lines), never atom by atom.
+Everything here is array-level; :mod:`dynfer.io.activematter` builds the AnnData.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,7 +66,7 @@ def parse_dump_file(path: str | Path) -> list[DumpFrame]:
 
     Raises a ValueError naming the file and line for anything that is not a well-formed dump: a file that does not
     start with ``ITEM: TIMESTEP``, a truncated atoms block (fewer lines than ``NUMBER OF ATOMS``), rows with the
-    wrong number of values, or non-numeric values.
+    wrong number of values, or values that are not numbers.
     """
     path = Path(path)
     source = str(path)
@@ -137,14 +138,17 @@ def parse_dump_file(path: str | Path) -> list[DumpFrame]:
             found = block[:cut].count("\n") if cut >= 0 else n_lines - start
             raise _error(source, start, f"truncated frame at timestep {timestep}: NUMBER OF ATOMS is {n_atoms} "
                          f"but only {found} atom line(s) follow")
-        tokens = block.split()
-        if len(tokens) != n_atoms * len(columns):
-            raise _error(source, start, f"atoms block of timestep {timestep} holds {len(tokens)} values; expected "
+        if n_atoms == 0:
+            data = np.empty((0, len(columns)))
+        else:
+            try:
+                data = np.loadtxt(io.StringIO(block), dtype=np.float64, comments=None, ndmin=2)
+            except ValueError as exc:
+                raise _error(source, start, f"bad atoms block of timestep {timestep} (columns "
+                             f"{' '.join(columns)}): {exc}") from None
+        if data.shape != (n_atoms, len(columns)):
+            raise _error(source, start, f"atoms block of timestep {timestep} has shape {data.shape}; expected "
                          f"{n_atoms} rows x {len(columns)} columns ({' '.join(columns)})")
-        try:
-            data = np.array(tokens, dtype=np.float64).reshape(n_atoms, len(columns))
-        except ValueError as exc:
-            raise _error(source, start, f"non-numeric value in the atoms block of timestep {timestep}: {exc}") from None
         frames.append(DumpFrame(timestep, n_atoms, bounds, tilt, periodic, columns, data, source, time, extra))
         i = stop
     if not frames:

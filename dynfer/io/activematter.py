@@ -182,8 +182,8 @@ def read_lammps_dump(
     it rebuilds its neighbour lists, so a few may lie slightly outside [lo, hi) (in the staged ABP dumps, 22 of
     208,000 coordinates, by at most 0.05). Positions derived from ``xu``-only dumps are wrapped exactly.
 
-    Each frame's atoms block is parsed in one vectorised conversion. Orientations ``mux muy`` are stored as given
-    (unit vectors for ``fix propel/self dipole``; not renormalised).
+    Each frame's atoms block is parsed by one ``numpy.loadtxt`` call (compiled parser), not atom by atom.
+    Orientations ``mux muy`` are stored as given (unit vectors for ``fix propel/self dipole``; not renormalised).
 
     References
     ----------

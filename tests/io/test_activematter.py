@@ -159,7 +159,7 @@ def test_missing_columns_nan_and_counts(tmp_path):
         read_lammps_dump(write_dump(tmp_path / "s.dump", [(5, data), (5, data)], cols))
     with pytest.raises(ValueError, match="atom orders differ.*sort=True"):
         read_lammps_dump(write_dump(tmp_path / "o.dump", [(0, data), (1, data[::-1])], cols), sort=False)
-    with pytest.raises(ValueError, match="non-numeric value"):
+    with pytest.raises(ValueError, match="bad atoms block of timestep 0.*could not convert"):
         text = write_dump(tmp_path / "x.dump", [(0, data)], cols).read_text().replace("\n2 1", "\n2 abc")
         (tmp_path / "x.dump").write_text(text)
         read_lammps_dump(tmp_path / "x.dump")
@@ -287,3 +287,17 @@ def test_gsd_written_round_trip(tmp_path):
                                    pos[:, :2] + img[:, :2] * [L, 2 * L], atol=1e-5)
     with pytest.raises(ValueError, match="out of range"):
         read_gsd(tmp_path / "abp.gsd", frames=[7])
+
+
+def test_gzip_and_time_item(tmp_path):
+    import gzip
+
+    data = np.array([[2, 1, 1.5, 2.5], [1, 1, 0.5, 3.5]])
+    text = write_dump(tmp_path / "a.dump", [(10, data)], ["id", "type", "x", "y"]).read_text()
+    text = text.replace("ITEM: NUMBER OF ATOMS", "ITEM: TIME\n0.25\nITEM: NUMBER OF ATOMS")
+    with gzip.open(tmp_path / "a.dump.gz", "wt") as handle:
+        handle.write(text)
+    adata = read_lammps_dump(tmp_path / "a.dump.gz", dt=0.5)
+    np.testing.assert_array_equal(adata.obsm["positions"], [[0.5, 3.5, 1.5, 2.5]])
+    np.testing.assert_array_equal(adata.obs["dump_time"], [0.25])
+    np.testing.assert_array_equal(adata.obs["time"], [5.0])
