@@ -44,6 +44,7 @@ from dynfer.datasets.registry import (
     register,
     unregister,
 )
+from dynfer.datasets.synthetic_ionchannel import ion_channel
 from dynfer.datasets.synthetic_jumps import alanine_dipeptide_surrogate, flashing_ratchet_paths, protein_folding
 from dynfer.datasets.synthetic_snapshots import (
     lotka_volterra_snapshots,
@@ -51,11 +52,6 @@ from dynfer.datasets.synthetic_snapshots import (
     repressilator_snapshots,
     vortex_snapshots,
 )
-
-try:
-    from dynfer.datasets.synthetic_ionchannel import ion_channel
-except ImportError:  # pragma: no cover - written by another module owner
-    ion_channel = None
 
 __all__ = [
     "DatasetChecksumError",
@@ -97,9 +93,8 @@ SYNTHETIC: dict[str, Callable[..., Any]] = {
     "flashing_ratchet_paths": flashing_ratchet_paths,
     "alanine_dipeptide_surrogate": alanine_dipeptide_surrogate,
     "protein_folding": protein_folding,
+    "ion_channel": ion_channel,
 }
-if ion_channel is not None:
-    SYNTHETIC["ion_channel"] = ion_channel
 
 
 def list_datasets(kind: str = "all") -> list[str]:
