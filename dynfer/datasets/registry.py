@@ -46,8 +46,11 @@ __all__ = [
     "unregister",
 ]
 
-#: The registry file shipped with the source tree (``<repo>/datasets/registry.toml``).
-REGISTRY_FILE = Path(__file__).resolve().parents[2] / "datasets" / "registry.toml"
+#: The registry file: ``<repo>/datasets/registry.toml`` in a source tree (editable install), or the copy that the
+#: wheel build places beside this module (``force-include`` in ``pyproject.toml``).
+_SOURCE_REGISTRY = Path(__file__).resolve().parents[2] / "datasets" / "registry.toml"
+_PACKAGED_REGISTRY = Path(__file__).resolve().parent / "registry.toml"
+REGISTRY_FILE = _SOURCE_REGISTRY if _SOURCE_REGISTRY.is_file() else _PACKAGED_REGISTRY
 
 
 class DatasetNotFoundError(FileNotFoundError):
