@@ -330,7 +330,9 @@ def dwell_times(
 
     Columns: ``trajectory``, ``state``, ``start`` (time of the first sample), ``duration`` (samples times ``dt``),
     ``n_samples``, ``censored`` (true for the first and last dwell of each trajectory, whose true lengths are cut by
-    the recording).
+    the recording), ``censored_start`` and ``censored_end`` (which side is cut). For exponential dwells the
+    maximum-likelihood mean dwell time of state :math:`i` uses every dwell: the total time in :math:`i` divided by the
+    number of dwells that end in an observed jump (not ``censored_end``).
     """
     s = np.asarray(states)
     tr = pd.Categorical(np.asarray(trajectory))
@@ -339,7 +341,8 @@ def dwell_times(
     if T == 0:
         return pd.DataFrame({"trajectory": pd.Categorical([]), "state": np.zeros(0, np.int64), "start": np.zeros(0),
                              "duration": np.zeros(0), "n_samples": np.zeros(0, np.int64),
-                             "censored": np.zeros(0, bool)})
+                             "censored": np.zeros(0, bool), "censored_start": np.zeros(0, bool),
+                             "censored_end": np.zeros(0, bool)})
     traj_start = np.r_[True, codes[1:] != codes[:-1]]
     run_start = traj_start | np.r_[True, s[1:] != s[:-1]]
     idx = np.flatnonzero(run_start)
@@ -353,6 +356,8 @@ def dwell_times(
         "duration": lengths * float(dt),
         "n_samples": lengths.astype(np.int64),
         "censored": first | last,
+        "censored_start": first,
+        "censored_end": last,
     })
 
 
