@@ -132,7 +132,7 @@ def read_abf(
         raise ValueError(f"{p} holds no samples")
     _check_finite(arr, sweep_list, p)
     rate = float(abf.dataRate)
-    names = [str(abf.adcNames[c]).strip() if c < len(abf.adcNames) else "" for c in channels]
+    names = [str(abf.adcNames[c]).replace("\x00", "").strip() if c < len(abf.adcNames) else "" for c in channels]
     names = [n or (K.CURRENT if len(channels) == 1 else f"channel{c}") for n, c in zip(names, channels, strict=True)]
     if len(set(names)) != len(names):
         names = [f"{n}_{c}" for n, c in zip(names, channels, strict=True)]
@@ -142,7 +142,7 @@ def read_abf(
         "file": str(p),
         "sha256": _sha256(p),
         "sampling_rate": rate,
-        "units": [str(abf.adcUnits[c]) for c in channels],
+        "units": [str(abf.adcUnits[c]).replace("\x00", "").strip() for c in channels],
         "channels": np.asarray(channels, dtype=np.int64),
         "sweeps": np.asarray(sweep_list, dtype=np.int64),
         "abf_version": str(abf.abfVersionString),
@@ -152,7 +152,7 @@ def read_abf(
 
 def _read_csv(p: Path, column: str | int | None) -> tuple[np.ndarray, str]:
     try:
-        raw = pd.read_csv(p, header=None, comment="#", skip_blank_lines=True, dtype=str)
+        raw = pd.read_csv(p, header=None, comment="#", skip_blank_lines=True, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
         raise ValueError(f"{p} is empty (no samples)") from None
     if raw.empty:
@@ -177,11 +177,15 @@ def _read_csv(p: Path, column: str | int | None) -> tuple[np.ndarray, str]:
     else:
         raise ValueError(f"column {column!r} is not in {p}: columns are {header} (or positions 0..{len(header) - 1})")
     values = body.iloc[:, idx].str.strip()
-    num = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
-    not_number = np.isnan(num) & ~values.str.lower().isin(["nan"]).to_numpy()
-    if not_number.any():
-        row = int(np.flatnonzero(not_number)[0])
-        raise ValueError(f"{p} column {header[idx]!r} holds a non-numeric value {values.iloc[row]!r} at sample {row}")
+    try:
+        num = values.to_numpy(dtype=str).astype(np.float64)  # Python's exact (round-trip) decimal parsing
+    except ValueError:
+        coerced = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+        not_number = np.isnan(coerced) & ~values.str.lower().isin(["nan", "+nan", "-nan"]).to_numpy()
+        row = int(np.flatnonzero(not_number)[0]) if not_number.any() else 0
+        raise ValueError(
+            f"{p} column {header[idx]!r} holds a non-numeric value {values.iloc[row]!r} at sample {row}"
+        ) from None
     return num, header[idx] if has_header else K.CURRENT
 
 
