@@ -15,6 +15,7 @@ def test_readme_tour_runs():
     assert tuple(namespace["paths"].shape) == (11, 10_000, 10)
     assert tuple(namespace["states"].shape) == (300, 100)
     assert float(namespace["w2"]) > 0
+    assert set(namespace["adata"].obs["split"]) == {"train", "heldout"}
 
 
 def test_ci_script_finds_the_readme_test_command():
