@@ -8,7 +8,6 @@ it exactly; wall-clock timings go to ``timings.json`` instead.
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 import io
 import json
@@ -21,18 +20,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from dynfer._files import sha256_file
+
 __all__ = ["Report", "environment_info", "sha256_file"]
 
 _PACKAGES = ("dynfer", "torch", "numpy", "scipy", "pot", "anndata", "scanpy", "pandas", "networkx", "matplotlib")
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _git_commit() -> str | None:

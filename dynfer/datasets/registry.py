@@ -17,13 +17,13 @@ point ``DYNFER_DATA_DIR`` at a mirror.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dynfer._files import sha256_file
 from dynfer._settings import settings
 
 try:  # Python >= 3.11
@@ -212,21 +212,7 @@ def unregister(name: str) -> None:
     registry().pop(name, None)
 
 
-_VERIFIED: dict[tuple[str, int, int], str] = {}
-
-
-def sha256sum(path: str | os.PathLike, *, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file (remembered per path, size and modification time within the session)."""
-    p = Path(path)
-    st = p.stat()
-    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _VERIFIED:
-        h = hashlib.sha256()
-        with p.open("rb") as fh:
-            for block in iter(lambda: fh.read(chunk), b""):
-                h.update(block)
-        _VERIFIED[key] = h.hexdigest()
-    return _VERIFIED[key]
+sha256sum = sha256_file  # the registry's name for the shared helper
 
 
 def _check(path: Path, spec: DatasetFile, dataset: str) -> Path:

@@ -8,7 +8,6 @@ come later, from :func:`dynfer.pp.idealize`.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,17 +17,10 @@ import numpy as np
 import pandas as pd
 
 from dynfer import _keys as K
+from dynfer._files import sha256_file
 from dynfer.io._model import make_snapshots
 
 __all__ = ["read_abf", "read_current_trace"]
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _existing(path: str | Path) -> Path:
@@ -140,7 +132,7 @@ def read_abf(
         "name": "abf",
         "reader": "dynfer.io.read_abf",
         "file": str(p),
-        "sha256": _sha256(p),
+        "sha256": sha256_file(p),
         "sampling_rate": rate,
         "units": [str(abf.adcUnits[c]).replace("\x00", "").strip() for c in channels],
         "channels": np.asarray(channels, dtype=np.int64),
@@ -243,7 +235,7 @@ def read_current_trace(path: str | Path, *, sampling_rate: float, column: str | 
         "name": "current_trace",
         "reader": "dynfer.io.read_current_trace",
         "file": str(p),
-        "sha256": _sha256(p),
+        "sha256": sha256_file(p),
         "sampling_rate": rate,
         "column": name,
     }

@@ -9,7 +9,6 @@ features in ``X`` with named ``var_names``, and the provenance (reader, files, t
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from dynfer._files import sha256_file
 from dynfer.io._asf_amc import Skeleton, parse_amc, parse_asf
 from dynfer.io._bvh import BVHMotion, parse_bvh
 from dynfer.io._c3d import fill_missing, read_points
@@ -53,14 +53,6 @@ def _as_paths(paths: PathLike | Sequence[PathLike], name: str) -> list[Path]:
             raise FileNotFoundError(f"{name}: no such file {str(path)!r}")
         out.append(path)
     return out
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _read_text(path: Path) -> str:
@@ -202,7 +194,7 @@ def read_asf_amc(
         "reader": "dynfer.io.read_asf_amc",
         "format": "ASF/AMC",
         "files": [str(asf), *map(str, amcs)],
-        "sha256": [_sha256(asf), *map(_sha256, amcs)],
+        "sha256": [sha256_file(asf), *map(sha256_file, amcs)],
         "trajectories": [b[0] for b in blocks],
         "frame_rate": rate,
         "time_unit": "s",
@@ -265,7 +257,7 @@ def read_bvh(paths: PathLike | Sequence[PathLike]) -> ad.AnnData:
         "reader": "dynfer.io.read_bvh",
         "format": "BVH",
         "files": [str(p) for p in files],
-        "sha256": [_sha256(p) for p in files],
+        "sha256": [sha256_file(p) for p in files],
         "trajectories": names,
         "frame_rate": np.array(rates, dtype=np.float64),
         "time_unit": "s",
@@ -340,7 +332,7 @@ def read_c3d(
         "reader": "dynfer.io.read_c3d",
         "format": "C3D",
         "files": [str(p) for p in files],
-        "sha256": [_sha256(p) for p in files],
+        "sha256": [sha256_file(p) for p in files],
         "trajectories": names,
         "frame_rate": np.array(rates, dtype=np.float64),
         "units": units,
@@ -462,7 +454,7 @@ def read_mocap35(
         "name": "mocap35",
         "reader": "dynfer.io.read_mocap35",
         "files": [str(mat)],
-        "sha256": [_sha256(mat)],
+        "sha256": [sha256_file(mat)],
         "split": split,
         "low_dim": bool(low_dim),
         "arrays": keys,

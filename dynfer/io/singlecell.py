@@ -7,7 +7,6 @@ observation time in ``obs["time"]`` (float64), at least two distinct time points
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import warnings
@@ -20,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from dynfer import _keys as K
+from dynfer._files import sha256_file
 from dynfer.io._model import make_snapshots, validate_snapshots
 
 __all__ = ["read_h5ad_snapshots", "read_snapshot_arrays", "read_snapshots_csv"]
@@ -35,16 +35,8 @@ def _existing_file(path: PathLike, name: str = "path") -> Path:
     return p
 
 
-def _sha256(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _file_source(reader: str, path: Path, **options: Any) -> dict[str, Any]:
-    source: dict[str, Any] = {"reader": reader, "file": str(path.resolve()), "sha256": _sha256(path)}
+    source: dict[str, Any] = {"reader": reader, "file": str(path.resolve()), "sha256": sha256_file(path)}
     source.update({k: v for k, v in options.items() if v is not None})
     return source
 

@@ -1,0 +1,29 @@
+"""File helpers shared by the readers, the dataset registry and the reports."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+__all__ = ["sha256_file"]
+
+_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def sha256_file(path: str | os.PathLike, *, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in ``chunk``-byte blocks.
+
+    Remembered per (resolved path, size, modification time) within the session, so a file checked by the dataset
+    registry and recorded again by a reader is hashed once.
+    """
+    p = Path(path)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _CACHE:
+        digest = hashlib.sha256()
+        with p.open("rb") as fh:
+            for block in iter(lambda: fh.read(chunk), b""):
+                digest.update(block)
+        _CACHE[key] = digest.hexdigest()
+    return _CACHE[key]
