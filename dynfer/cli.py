@@ -114,7 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             name, args.out, seed=args.seed, device=args.device, quick=args.quick, overwrite=args.overwrite
         )
     except WorkflowError as err:
-        print(f"dynfer {args.command}: error: {err}", file=sys.stderr)
+        where = "demo" if args.command == "demo" else f"run {name}"
+        print(f"dynfer {where}: error: {err}", file=sys.stderr)
         return 2
     print(json.dumps(metrics, indent=2, sort_keys=True, default=_json_default))
     print(f"report written to {path}")

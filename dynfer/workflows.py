@@ -358,8 +358,10 @@ def run_workflow(
         raise WorkflowError(f"seed must be a non-negative int, got {seed!r}")
     try:
         dev = settings.resolve_device(device)
-    except (ValueError, RuntimeError) as err:
-        raise WorkflowError(f"device: {err}") from None
+    except ValueError as err:  # a CUDA device without CUDA; the message names the device
+        raise WorkflowError(str(err)) from None
+    except RuntimeError:  # torch does not know the name
+        raise WorkflowError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:i', got {device!r}") from None
     out = Path(out_dir)
     _check_out_dir(out, overwrite)
     for dataset in workflow.datasets:

@@ -1,0 +1,122 @@
+"""The ``dynfer`` command: list, run (quickstart reproducible), errors with exit status 2, the demo alias."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dynfer.cli import main
+from dynfer.workflows import WORKFLOWS_DIR, list_workflows
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_list_prints_workflows_and_datasets(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    workflows, datasets = out.split("\nDatasets")
+    for w in list_workflows():
+        line = next(ln for ln in workflows.splitlines() if ln.split() and ln.split()[0] == w.name)
+        assert w.description in line
+        for d in w.datasets:
+            assert d in line
+    assert "quickstart" in workflows and "backend_demo" in workflows
+    lv = next(ln for ln in datasets.splitlines() if ln.split() and ln.split()[0] == "lotka_volterra_snapshots")
+    assert lv.split()[1:3] == ["synthetic", "built-in"]
+    pbmc = next(ln for ln in datasets.splitlines() if ln.split() and ln.split()[0] == "pbmc_timecourse_nc")
+    assert "snapshots" in pbmc and "CC-BY-NC-4.0" in pbmc
+    assert "DYNFER_DATA_DIR" in datasets
+
+
+def test_list_says_which_datasets_are_in_the_mirror(capsys, tmp_path):
+    import dynfer
+    from dynfer.datasets.registry import register, unregister
+
+    (tmp_path / "toy_mirror_set").mkdir()
+    (tmp_path / "toy_mirror_set" / "a.txt").write_text("a")
+    register("toy_mirror_set", {"a.txt": "0" * 64}, kind="graph", licence="MIT", loader="load_ego_facebook")
+    try:
+        with dynfer.settings.override(data_dir=tmp_path):
+            assert main(["list"]) == 0
+    finally:
+        unregister("toy_mirror_set")
+    out = capsys.readouterr().out
+    line = next(ln for ln in out.splitlines() if ln.split() and ln.split()[0] == "toy_mirror_set")
+    assert line.split()[1:4] == ["graph", "yes", "(mirror)"] and line.rstrip().endswith("MIT")
+    assert str(tmp_path) in out
+
+
+def test_quickstart_reproduces_metrics_and_records_its_environment(tmp_path, capsys):
+    args = ["run", "quickstart", "--quick", "--seed", "5", "--device", "cpu"]
+    for name in ("a", "b"):
+        assert main([*args, "--out", str(tmp_path / name)]) == 0
+    out = capsys.readouterr().out
+    assert f"report written to {tmp_path / 'b' / 'report.html'}" in out
+    a, b = ((tmp_path / n / "metrics.json").read_bytes() for n in ("a", "b"))
+    assert a == b
+    for name in ("report.html", "metrics.json", "environment.json", "timings.json", "data_snapshots.png"):
+        assert (tmp_path / "a" / name).is_file()
+    metrics = json.loads(a)
+    assert metrics["seed"] == 5 and metrics["quick"] is True and metrics["workflow"] == "quickstart"
+    assert set(metrics) >= {"data", "ornstein_uhlenbeck", "flashing_ratchet", "self_repellent_walk", "transport"}
+    assert metrics["data"]["heldout_times"] == [1.0, 3.0, 5.0, 7.0, 9.0]
+    env = json.loads((tmp_path / "a" / "environment.json").read_text())
+    assert env["seed"] == 5 and env["device"] == "cpu"
+    assert "git_commit" in env  # None outside a git checkout
+    assert env["workflow"] == {"name": "quickstart", "quick": True, "datasets": ["lotka_volterra_snapshots"]}
+    script = env["inputs"]["workflow"]
+    assert script["path"] == "quickstart.py" and len(script["sha256"]) == 64
+    from dynfer._files import sha256_file
+
+    assert script["sha256"] == sha256_file(WORKFLOWS_DIR / "quickstart.py")
+    html = (tmp_path / "a" / "report.html").read_text()
+    assert "Lotka" in html and "data:image/png;base64," in html
+    # no half-written temporary folders left beside the report
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
+
+
+def test_unknown_workflow_exits_2_and_lists_the_known_ones(tmp_path, capsys):
+    assert main(["run", "no_such_workflow", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown workflow 'no_such_workflow'" in err
+    assert "quickstart" in err and "backend_demo" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_non_empty_output_folder_is_refused_unless_overwrite(tmp_path, capsys):
+    (tmp_path / "keep.txt").write_text("user data")
+    assert main(["run", "backend_demo", "--quick", "--out", str(tmp_path)]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+    assert main(["run", "backend_demo", "--quick", "--device", "cpu", "--out", str(tmp_path), "--overwrite"]) == 0
+    assert (tmp_path / "keep.txt").read_text() == "user data"
+    assert (tmp_path / "metrics.json").is_file()
+
+
+def test_unavailable_device_exits_2(tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["run", "backend_demo", "--quick", "--device", "cuda", "--out", str(tmp_path / "r")]) == 2
+    assert "device" in capsys.readouterr().err
+    assert main(["run", "backend_demo", "--device", "tpu", "--out", str(tmp_path / "r")]) == 2
+    assert not (tmp_path / "r").exists()
+
+
+def test_demo_is_an_alias_of_run_backend_demo(tmp_path):
+    args = ["--quick", "--seed", "2", "--device", "cpu"]
+    assert main(["demo", *args, "--out", str(tmp_path / "demo")]) == 0
+    assert main(["run", "backend_demo", *args, "--out", str(tmp_path / "run")]) == 0
+    assert (tmp_path / "demo" / "metrics.json").read_bytes() == (tmp_path / "run" / "metrics.json").read_bytes()
+    env = json.loads((tmp_path / "demo" / "environment.json").read_text())
+    assert env["workflow"]["name"] == "backend_demo"
+
+
+@pytest.mark.parametrize("script", ["quickstart", "backend_demo"])
+def test_workflow_scripts_run_as_the_command(script, tmp_path):
+    cmd = [sys.executable, str(ROOT / "workflows" / f"{script}.py"), "--device", "tpu", "--out", str(tmp_path / "r")]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2
+    assert res.stderr.startswith(f"dynfer run {script}: error: device") and "tpu" in res.stderr
