@@ -455,7 +455,7 @@ class VortexReference(_PositiveScalars):
         if _check_dim(dim) != 2:
             raise ValueError(f"the vortex family needs dim=2 (a planar flow), got dim={dim}")
         super().__init__(2, {"x0": x0, "y0": y0, "scale": scale, "rate": rate}, dtype, device)
-        if float(self.raw_scale) == 0:
+        if float(self.raw_scale.detach()) == 0:
             raise ValueError("scale must be non-zero (the ellipse aspect s of the vortex)")
 
     def drift(self, x: torch.Tensor) -> torch.Tensor:
