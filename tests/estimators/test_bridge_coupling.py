@@ -64,7 +64,7 @@ def test_brownian_plan_is_pot_entropic_ot_with_eps_2_sigma2_dt():
     x = torch.randn(40, 2, generator=gen, dtype=F64)
     y = torch.randn(50, 2, generator=gen, dtype=F64) + 0.5
     sigma, dt = 0.5, 0.8
-    plan = couple(x, y, dt, None, sigma)
+    plan = couple(x, y, dt, None, sigma, tol=1e-11)
     xn, yn = x.numpy(), y.numpy()
     M = ((xn[:, None] - yn[None]) ** 2).sum(-1)
     ref = ot.sinkhorn(np.full(40, 1 / 40), np.full(50, 1 / 50), M, 2 * sigma**2 * dt, method="sinkhorn_log",
@@ -145,7 +145,7 @@ def test_gaussian_static_sb_cross_covariance_closed_form(reg):
     n, sigma, dt = 600, 1.0, 0.5
     x = quantile_points(n, 0.0, 1.0)
     y = quantile_points(n, 2.0, 1.5)
-    plan = couple(x, y, dt, None, sigma, reg=reg)
+    plan = couple(x, y, dt, None, sigma, reg=reg, tol=1e-10)
     s0, s1 = float(x.var(unbiased=False)), float(y.var(unbiased=False))
     s2 = reg * sigma**2 * dt
     c_theory = (math.sqrt(4 * s0 * s1 + s2**2) - s2) / 2

@@ -122,7 +122,7 @@ def stitch(
     anchor: int | str = "all",
     reg: float = 1.0,
     max_iter: int = 10_000,
-    tol: float = 1e-8,
+    tol: float = 1e-6,
     n_rk4: int = 4,
     exact: Exact = None,
     seed: int | torch.Generator | None = 0,
