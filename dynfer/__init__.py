@@ -17,7 +17,7 @@ from dynfer._settings import Settings, settings
 
 __version__ = "0.1.0.dev0"
 
-_SUBMODULES = ("datasets", "io", "nn", "pp", "processes", "report", "training")
+_SUBMODULES = ("datasets", "io", "nn", "pp", "processes", "report", "training", "workflows")
 
 __all__ = ["Settings", "__version__", "settings", *_SUBMODULES]
 
