@@ -1,8 +1,10 @@
-"""Multi-marginal Schrödinger bridges with iterative reference refinement (Shen, Berlinghieri & Broderick, 2025).
+r"""Multi-marginal Schrödinger bridges with iterative reference refinement (Shen, Berlinghieri & Broderick, 2025).
 
 Building blocks, assembled by the estimator class:
 
-* :mod:`.references` — reference drift families :math:`f_\\theta` and the Euler pseudo-likelihood refit (θ-step);
-* :mod:`.coupling` — the fast P-step: entropic OT with the reference's transition cost, then bridge paths;
+* :mod:`.references`, :mod:`.reference_nets` — reference drift families :math:`f_\theta`;
+* :mod:`.drift_fit` — the θ-step: refit :math:`\theta` by the Euler pseudo-likelihood of bridge paths;
+* :mod:`.coupling`, :mod:`.stitching` — the fast P-step: entropic OT with the reference's transition cost, then
+  bridge paths glued across intervals;
 * :mod:`.ipf` — the paper's simulation-based iterative proportional fitting P-step.
 """
