@@ -226,6 +226,27 @@ def test_guided_proposal_nonlinear_pinned_and_finite():
     torch.testing.assert_close(paths, bridge_paths(a, b, 0.0, 1.0, 30, lv, 0.1, seed=0))
 
 
+def test_guided_proposal_follows_the_nonlinear_flow():
+    """LV over a third of a period: bridges between pairs of one forward simulation reproduce its midpoints.
+
+    The flow residual (n_flow=4) puts bridge midpoints within W2 0.17 of the simulated ones (about the two-sample
+    noise level); the plain linearised residual (n_flow=0) lands 2.6 away (measured).
+    """
+    from dynfer.processes import wasserstein
+
+    gen = torch.Generator().manual_seed(0)
+    x0 = torch.stack([6 + 4 * torch.rand(200, generator=gen, dtype=F64),
+                      0.5 + 2 * torch.rand(200, generator=gen, dtype=F64)], 1)
+    x, mid = x0, None
+    for s in range(100):  # Euler-Maruyama, dt = 0.02, sigma = 0.1
+        x = x + 0.02 * lv(x) + 0.1 * math.sqrt(0.02) * torch.randn(x.shape, generator=gen, dtype=F64)
+        mid = x if s == 49 else mid
+    flow = bridge_paths(x0, x, 0.0, 2.0, 100, lv, 0.1, seed=1)
+    plain = bridge_paths(x0, x, 0.0, 2.0, 100, lv, 0.1, seed=1, n_flow=0)
+    w_flow, w_plain = float(wasserstein(flow[50], mid)), float(wasserstein(plain[50], mid))
+    assert w_flow < 0.3 and w_plain > 1.0, (w_flow, w_plain)
+
+
 # ------------------------------------------------------------------------------------------ devices and errors
 def test_follows_input_device_and_dtype(device):
     gen = torch.Generator().manual_seed(0)

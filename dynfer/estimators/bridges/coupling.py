@@ -402,6 +402,18 @@ def sample_pairs(
 
 
 # ------------------------------------------------------------------------------------------------ step 3
+def _flow(drift: Drift, x: torch.Tensor, tau: float, n_rk4: int) -> torch.Tensor:
+    r"""The deterministic flow of :math:`\dot x = f(x)` from ``x`` over ``tau``, by ``n_rk4`` RK4 steps."""
+    h = tau / n_rk4
+    for _ in range(n_rk4):
+        k1 = _eval_drift(drift, x)
+        k2 = _eval_drift(drift, x + 0.5 * h * k1)
+        k3 = _eval_drift(drift, x + 0.5 * h * k2)
+        k4 = _eval_drift(drift, x + h * k3)
+        x = x + (h / 6) * (k1 + 2 * k2 + 2 * k3 + k4)
+    return x
+
+
 def bridge_paths(
     x_start: torch.Tensor,
     x_end: torch.Tensor,
@@ -412,6 +424,7 @@ def bridge_paths(
     sigma: float | torch.Tensor,
     *,
     seed: int | torch.Generator | None = None,
+    n_flow: int = 4,
 ) -> torch.Tensor:
     r"""Paths ``(n_steps + 1, n, d)`` of the reference pinned at ``x_start`` (time ``t0``) and ``x_end`` (``t1``).
 
@@ -448,11 +461,24 @@ def bridge_paths(
         Diffusion coefficient, a number or a ``(d,)`` vector.
     seed
         Seed or generator.
+    n_flow
+        RK4 steps for the deterministic flow :math:`\varphi_\tau(X_t)` in the guiding residual (see Notes);
+        ``0`` uses the auxiliary affine mean :math:`\Phi_\tau X_t + c_\tau` instead (the plain Schauer et al.
+        proposal, cheaper, poor over long intervals of strongly nonlinear dynamics).
 
     Returns
     -------
     torch.Tensor
         ``(n_steps + 1, n, d)`` with ``paths[0] == x_start`` and ``paths[-1] == x_end``.
+
+    Notes
+    -----
+    With ``n_flow > 0`` (default) the residual :math:`y - \Phi_\tau X_t - c_\tau` is replaced by
+    :math:`y - \varphi_\tau(X_t)`, where :math:`\varphi_\tau` is the flow of :math:`\dot x = f(x)` over the
+    remaining time (``n_flow`` RK4 steps at every Euler step): the guide then corrects only the deviation from where
+    the reference's own dynamics would go, which keeps the paths on the nonlinear route (for an oscillating
+    Lotka-Volterra reference over a third of a period, the linearised residual put bridge midpoints at W2 0.84 from
+    the true ones; see the tests). For affine drifts both residuals coincide and the proposal stays exact.
     """
     a = _points(x_start, "x_start")
     b = _points(x_end, "x_end", a)
@@ -463,6 +489,8 @@ def bridge_paths(
         raise ValueError(f"t1 must be greater than t0, got t0={t0!r}, t1={t1!r}")
     if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
         raise ValueError(f"n_steps must be a positive int, got {n_steps!r}")
+    if isinstance(n_flow, bool) or not isinstance(n_flow, int) or n_flow < 0:
+        raise ValueError(f"n_flow must be a non-negative int, got {n_flow!r}")
     n, d = a.shape
     s2 = _sigma2(sigma, d, a)
     gen = make_generator(seed, a.device)
@@ -487,7 +515,7 @@ def bridge_paths(
         for k in range(n_steps - 1):
             tau = n_steps - k  # remaining steps: tau * h
             phi, c, cov = phis[tau - 1], cs[tau - 1], covs[tau - 1]
-            resid = b - (phi @ x[:, :, None])[:, :, 0] - c
+            resid = b - _flow(drift, x, tau * h, n_flow) if n_flow else b - (phi @ x[:, :, None])[:, :, 0] - c
             chol = torch.linalg.cholesky(0.5 * (cov + cov.transpose(-1, -2)))
             v = torch.cholesky_solve(resid[:, :, None], chol)
             guide = s2 * (phi.transpose(-1, -2) @ v)[:, :, 0]

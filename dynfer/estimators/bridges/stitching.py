@@ -125,6 +125,7 @@ def stitch(
     tol: float = 1e-6,
     n_rk4: int = 4,
     exact: Exact = None,
+    n_flow: int = 4,
     seed: int | torch.Generator | None = 0,
 ) -> StitchedPaths:
     r"""Sample the multi-marginal Schrödinger bridge through snapshots at ``times`` as full-length paths.
@@ -167,6 +168,9 @@ def stitch(
     reg, max_iter, tol, n_rk4, exact
         Passed to :func:`~dynfer.estimators.bridges.coupling.couple` (``exact`` also chooses exactness of the
         transition; the bridges do not need it).
+    n_flow
+        RK4 steps of the deterministic flow in the guided bridges
+        (:func:`~dynfer.estimators.bridges.coupling.bridge_paths`).
     seed
         Seed or generator for the chain draws and the bridges (reproducible for a fixed int).
 
@@ -243,7 +247,7 @@ def stitch(
     for k in progress(range(K), desc="bridges", total=K):
         lo, hi = knots_list[k], knots_list[k + 1]
         seg = bridge_paths(snaps[k][idx[k]], snaps[k + 1][idx[k + 1]], tl[k], tl[k + 1], steps[k], drift, sigma,
-                           seed=gen)
+                           seed=gen, n_flow=n_flow)
         paths[lo:hi + 1] = seg
         grid[lo:hi + 1] = torch.linspace(tl[k], tl[k + 1], steps[k] + 1, dtype=torch.float64, device=dev)
     grid[torch.tensor(knots_list, device=dev)] = t  # knots exact, whatever linspace rounding did
