@@ -17,7 +17,7 @@ from dynfer._settings import Settings, settings
 
 __version__ = "0.1.0.dev0"
 
-_SUBMODULES = ("datasets", "io", "nn", "pp", "processes", "report", "training", "workflows")
+_SUBMODULES = ("datasets", "estimators", "io", "nn", "pl", "pp", "processes", "report", "tl", "training", "workflows")
 
 __all__ = ["Settings", "__version__", "settings", *_SUBMODULES]
 

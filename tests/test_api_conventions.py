@@ -5,9 +5,12 @@ import inspect
 import pytest
 from anndata import AnnData
 
+import dynfer.pl
 import dynfer.pp
+import dynfer.tl
 
-FACES = [("pp", name, getattr(dynfer.pp, name)) for name in dynfer.pp.__all__]
+FACES = [(face, name, getattr(mod, name)) for face, mod in (("pp", dynfer.pp), ("tl", dynfer.tl), ("pl", dynfer.pl))
+         for name in mod.__all__]
 
 
 @pytest.mark.parametrize(("face", "name", "func"), FACES, ids=[f"{f}.{n}" for f, n, _ in FACES])
@@ -28,4 +31,4 @@ def test_signature_conventions(face, name, func):
 def test_faces_take_anndata_first():
     for _, name, func in FACES:
         ann = inspect.signature(func).parameters["adata"].annotation
-        assert ann in (AnnData, "AnnData", "ad.AnnData", "anndata.AnnData"), f"pp.{name}: adata: AnnData"
+        assert ann in (AnnData, "AnnData", "ad.AnnData", "anndata.AnnData"), f"{name}: adata: AnnData"

@@ -8,3 +8,7 @@ Building blocks, assembled by the estimator class:
   bridge paths glued across intervals;
 * :mod:`.ipf` — the paper's simulation-based iterative proportional fitting P-step.
 """
+
+from dynfer.estimators.bridges.estimator import SchrodingerBridge
+
+__all__ = ["SchrodingerBridge"]

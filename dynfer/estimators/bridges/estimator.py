@@ -205,8 +205,11 @@ class SchrodingerBridge:
         return torch.cat(pieces), torch.cat(grids)
 
     # ------------------------------------------------------------------ fit
-    def fit(self, snapshots: Sequence[Any], times: Sequence[float]) -> SchrodingerBridge:
+    def fit(self, snapshots: Sequence[Any], times: Sequence[float], *, refine: bool = True) -> SchrodingerBridge:
         r"""Fit the bridge and refine the reference on snapshots ``(n_k, d)`` observed at ``times``.
+
+        With ``refine=False`` the reference is kept as given (no θ-step): only the bridge under it is computed,
+        e.g. to rebuild a fitted model from its saved reference.
 
         Returns
         -------
@@ -220,7 +223,7 @@ class SchrodingerBridge:
         ref = self._make_reference(xs[0].shape[1], dev)
         sigma = self.sigma
         history: list[dict[str, Any]] = []
-        n_rounds = 1 if ref.family == "brownian" else self.n_iter
+        n_rounds = 0 if not refine else 1 if ref.family == "brownian" else self.n_iter
         for r in progress(range(n_rounds), desc="SB refinement"):
             paths, grid = self._p_step(ref, xs, t, sigma, self.seed + r)
             before = _flat_params(ref)
