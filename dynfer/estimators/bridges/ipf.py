@@ -517,12 +517,15 @@ def ipf_bridge(
 
     w2 = lambda u, v: float(wasserstein(u.detach(), v.detach(), p=2))  # noqa: E731
     bar = progress(range(n_ipf + 1), desc="IPF rounds", total=n_ipf + 1)
+    quiet = lambda: settings.override(progress=False)  # noqa: E731  (one bar for the rounds, none for each simulation)
     for rnd in bar:
         if rnd > 0:
-            back_paths = _simulate(bwd, _tile(b, n_paths, gen), t0f, t1f, sig, times, gen, backward=True)
+            with quiet():
+                back_paths = _simulate(bwd, _tile(b, n_paths, gen), t0f, t1f, sig, times, gen, backward=True)
             result.w2_backward.append(w2(back_paths[0], a))
             fit_half(fwd, back_paths, bwd, on_backward=True, steps=train_steps, label="forward", rnd=rnd)
-        fwd_paths = _simulate(fwd, _tile(a, n_paths, gen), t0f, t1f, sig, times, gen, backward=False)
+        with quiet():
+            fwd_paths = _simulate(fwd, _tile(a, n_paths, gen), t0f, t1f, sig, times, gen, backward=False)
         result.w2_forward.append(w2(fwd_paths[-1], b))
         fit_half(bwd, fwd_paths, fwd, on_backward=False, steps=first if rnd == 0 else train_steps,
                  label="backward", rnd=rnd)  # fmt: skip
