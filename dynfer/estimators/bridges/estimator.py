@@ -185,7 +185,9 @@ class SchrodingerBridge:
     def _p_step(self, ref: ReferenceDrift, xs: list[torch.Tensor], times: torch.Tensor, sigma: float, seed: int):
         n_steps = self._n_steps(times)
         if self.p_step == "coupling":
-            out = stitch(xs, times, self._drift(ref), sigma, n_steps=n_steps, reg=self.reg, seed=seed)
+            # RK4 steps of the moment ODEs: as fine as the bridge grid, so stiff refitted drifts stay stable
+            out = stitch(xs, times, self._drift(ref), sigma, n_steps=n_steps, reg=self.reg, seed=seed,
+                         n_rk4=max(4, max(n_steps)))
             return out.paths, out.grid
         # IPF: one learned bridge per interval, chained forward from the first snapshot's particles
         from dynfer.estimators.bridges.ipf import ipf_bridge
