@@ -13,6 +13,8 @@ from dynfer.cli import main
         # reference computations of the baselines on the staged files (schrodinger_bridges.md, section 3)
         ("mmtraj_lotka_volterra", "dynfer (lotka_volterra reference)", 0.635, 1.416),
         ("mmtraj_gulf_of_mexico", "dynfer (vortex reference)", 0.189, 0.510),
+        ("mmtraj_repressilator_mrna", "dynfer (repressilator reference)", 2.068, 2.813),
+        ("mmtraj_repressilator_mrna_protein", "dynfer (repressilator reference)", 2.053, 2.818),
     ],
 )
 def test_bridge_workflow_beats_ot_midpoint(shared_data, tmp_path, workflow, true_method, ot_midpoint_ref,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +30,7 @@ from torch import nn
 from dynfer._settings import settings
 from dynfer._validation import as_tensor, check_positive, make_generator, progress
 from dynfer.estimators.bridges.drift_fit import euler_residual_loss, fit_reference
+from dynfer.estimators.bridges.initialisation import INIT_METHODS, initialise_reference
 from dynfer.estimators.bridges.references import ReferenceDrift, as_reference, make_reference
 from dynfer.estimators.bridges.stitching import stitch
 
@@ -99,6 +101,26 @@ class SchrodingerBridge:
         Seed of every random draw.
     device
         Torch device (default ``settings.device``).
+    init
+        Initial θ (:mod:`~dynfer.estimators.bridges.initialisation`): ``"paper"`` keeps the family's defaults /
+        ``reference_kwargs`` (the paper's protocol); ``"displacement"`` fits :math:`f_\theta` at the midpoints of
+        OT-coupled displacements between consecutive snapshots; ``"shooting"`` fits the RK4 flow of
+        :math:`f_\theta` over each interval to the next snapshot (OT-matched), which avoids the weak-drift or stiff
+        fixed points that plain refinement from a weak drift reaches at long training gaps.
+    n_restarts
+        Extra perturbed starts of the shooting initialisation; the lowest shooting loss is kept.
+    init_kwargs
+        Options of :func:`~dynfer.estimators.bridges.initialisation.shooting_init`.
+    sigma_anneal
+        Anneal the reference noise across rounds: round :math:`r` of :math:`R` uses
+        :math:`\sigma\, a^{1 - r/(R-1)}` (geometric from :math:`a\sigma` down to :math:`\sigma`); ``1`` (default)
+        keeps :math:`\sigma` fixed. The final bridge always uses :math:`\sigma`.
+
+    Notes
+    -----
+    When a refitted θ makes the P-step's moment ODEs diverge (:class:`FloatingPointError`), the P-step is retried
+    with four times the RK4 steps; if it still fails the previous round's θ is restored, a :class:`RuntimeWarning`
+    is issued and the refinement stops.
 
     Attributes
     ----------
@@ -141,7 +163,17 @@ class SchrodingerBridge:
         ipf_kwargs: dict[str, Any] | None = None,
         seed: int = 0,
         device: str | torch.device | None = None,
+        init: str = "paper",
+        n_restarts: int = 0,
+        init_kwargs: dict[str, Any] | None = None,
+        sigma_anneal: float = 1.0,
     ) -> None:
+        if init not in INIT_METHODS:
+            raise ValueError(f"init must be one of {INIT_METHODS}, got {init!r}")
+        if isinstance(n_restarts, bool) or int(n_restarts) != n_restarts or n_restarts < 0:
+            raise ValueError(f"n_restarts must be a non-negative integer, got {n_restarts!r}")
+        if not (isinstance(sigma_anneal, (int, float)) and math.isfinite(sigma_anneal) and sigma_anneal >= 1):
+            raise ValueError(f"sigma_anneal must be a finite number >= 1, got {sigma_anneal!r}")
         if p_step not in P_STEPS:
             raise ValueError(f"p_step must be one of {P_STEPS}, got {p_step!r}")
         if int(n_iter) != n_iter or n_iter < 1:
@@ -162,6 +194,10 @@ class SchrodingerBridge:
         self.ipf_kwargs = dict(ipf_kwargs or {})
         self.seed = int(seed)
         self.device = device
+        self.init = init
+        self.n_restarts = int(n_restarts)
+        self.init_kwargs = dict(init_kwargs or {})
+        self.sigma_anneal = float(sigma_anneal)
 
     # ------------------------------------------------------------------ helpers
     def _make_reference(self, dim: int, device: torch.device) -> ReferenceDrift:
@@ -185,10 +221,20 @@ class SchrodingerBridge:
     def _p_step(self, ref: ReferenceDrift, xs: list[torch.Tensor], times: torch.Tensor, sigma: float, seed: int):
         n_steps = self._n_steps(times)
         if self.p_step == "coupling":
-            # RK4 steps of the moment ODEs: as fine as the bridge grid, so stiff refitted drifts stay stable
-            out = stitch(xs, times, self._drift(ref), sigma, n_steps=n_steps, reg=self.reg, seed=seed,
-                         n_rk4=max(4, max(n_steps)))
-            return out.paths, out.grid
+            # RK4 steps of the moment ODEs: as fine as the bridge grid, so stiff refitted drifts stay stable;
+            # if they still diverge, once more with four times as many
+            n_rk4 = max(4, max(n_steps))
+            for attempt in (n_rk4, 4 * n_rk4):
+                try:
+                    out = stitch(xs, times, self._drift(ref), sigma, n_steps=n_steps, reg=self.reg, seed=seed,
+                                 n_rk4=attempt)
+                    return out.paths, out.grid
+                except (FloatingPointError, ValueError) as err:
+                    # non-finite moments, or a covariance that lost positive definiteness: both are RK4 failures
+                    if not isinstance(err, FloatingPointError) and "positive definite" not in str(err):
+                        raise
+                    failure = err
+            raise FloatingPointError(f"the moment ODEs failed with {n_rk4} and {4 * n_rk4} RK4 steps: {failure}")
         # IPF: one learned bridge per interval, chained forward from the first snapshot's particles
         from dynfer.estimators.bridges.ipf import ipf_bridge
 
@@ -226,8 +272,26 @@ class SchrodingerBridge:
         sigma = self.sigma
         history: list[dict[str, Any]] = []
         n_rounds = 0 if not refine else 1 if ref.family == "brownian" else self.n_iter
+        self.init_report_ = None
+        if refine and self.init != "paper" and any(p.requires_grad for p in ref.parameters()):
+            self.init_report_ = initialise_reference(ref, xs, t, method=self.init, n_restarts=self.n_restarts,
+                                                     seed=self.seed, **self.init_kwargs)
+        previous_state = None
         for r in progress(range(n_rounds), desc="SB refinement"):
-            paths, grid = self._p_step(ref, xs, t, sigma, self.seed + r)
+            a = self.sigma_anneal ** (1 - r / (n_rounds - 1)) if n_rounds > 1 else 1.0
+            round_sigma = sigma * a
+            try:
+                paths, grid = self._p_step(ref, xs, t, round_sigma, self.seed + r)
+            except FloatingPointError as err:
+                if previous_state is None:
+                    raise
+                ref.load_state_dict(previous_state)
+                warnings.warn(f"the P-step of round {r} failed under the refitted θ ({err}); keeping the θ of round "
+                              f"{r - 1} and stopping the refinement", RuntimeWarning, stacklevel=2)
+                history.append({"round": r, "theta": ref.theta(), "loss_before": math.nan, "loss_after": math.nan,
+                                "sigma": round_sigma, "theta_change": 0.0, "p_step_failed": True})
+                break
+            previous_state = copy.deepcopy(ref.state_dict())
             before = _flat_params(ref)
             with torch.no_grad():
                 loss_before = float(euler_residual_loss(ref, paths, grid))
@@ -235,18 +299,18 @@ class SchrodingerBridge:
                 history.append({"round": r, "theta": ref.theta(), "loss_before": loss_before,
                                 "loss_after": loss_before, "sigma": sigma, "theta_change": 0.0})
                 break
-            report = fit_reference(ref, paths, grid, sigma=sigma, method=self.fit_method,
+            report = fit_reference(ref, paths, grid, sigma=round_sigma, method=self.fit_method,
                                    fit_sigma=self.fit_sigma, seed=self.seed + r)
             if self.fit_sigma:
-                sigma = float(report.sigma)
+                sigma = float(report.sigma) / a
             after = _flat_params(ref)
             change = float((after - before).norm() / before.norm().clamp_min(1e-12))
             history.append({"round": r, "theta": ref.theta(), "loss_before": float(report.loss_before),
-                            "loss_after": float(report.loss_after), "sigma": sigma, "theta_change": change})
+                            "loss_after": float(report.loss_after), "sigma": round_sigma, "theta_change": change})
             if not math.isfinite(report.loss_after):
                 raise FloatingPointError(f"the θ-step diverged in round {r} (non-finite loss); try a smaller sigma "
                                          "step size, another initial θ, or float64 (settings.dtype)")
-            if change < self.tol:
+            if change < self.tol and a == 1.0:
                 break
         self.reference_ = ref
         self.sigma_ = sigma
