@@ -64,7 +64,8 @@ def main() -> None:
     results = {}
     for system in args.systems:
         adata = dynfer.datasets.load("mmtraj_benchmarks", system=system)
-        methods = {f"dynfer ({FAMILIES[system]} reference)": {"reference": FAMILIES[system], "sigma": 0.1},
+        init = {"init": "shooting"} if FAMILIES[system] == "repressilator" else {}
+        methods = {f"dynfer ({FAMILIES[system]} reference)": {"reference": FAMILIES[system], "sigma": 0.1, **init},
                    "dynfer (linear reference)": {"reference": "linear", "sigma": 0.1},
                    "vanilla SB": {"reference": "brownian", "sigma": 0.1}}
         res = evaluate_heldout_bridges(adata, methods, seed=args.seed, device=args.device)
