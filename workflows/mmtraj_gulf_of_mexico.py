@@ -30,19 +30,11 @@ def run(out_dir: str | Path, *, seed: int, device: str, quick: bool) -> tuple[Pa
     tuple
         Path of ``report.html`` and the metrics dictionary.
     """
-    import dynfer
-    from dynfer.evaluation import run_heldout_workflow
+    from dynfer.evaluation import run_mmtraj_workflow
 
-    adata = dynfer.datasets.load("mmtraj_benchmarks", system="gulf_of_mexico")
-    files = dynfer.datasets.fetch("mmtraj_benchmarks")
-    source = adata.uns["dynfer_source"]
-    inputs = {name: path for name, path in files.items() if name in str(source)}
-    methods = {label: {**kw, "n_iter": 4 if quick else 10} for label, kw in METHODS.items()}
-    return run_heldout_workflow(
-        adata, methods, out_dir, title="dynfer: Schrödinger bridges on Gulf of Mexico vortex snapshots",
-        summary="mmtraj_benchmarks (MIT), 11 time points x 200 particles; W2 at the held-out odd time points.",
-        seed=seed, device=device, inputs=inputs, truth=TRUTH, truth_method="dynfer (vortex reference)",
-    )
+    return run_mmtraj_workflow(
+        "gulf_of_mexico", METHODS, out_dir, title="dynfer: Schrödinger bridges on Gulf of Mexico vortex snapshots",
+        seed=seed, device=device, quick=quick, truth=TRUTH, truth_method="dynfer (vortex reference)")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,13 @@ from dynfer.evaluation.heldout_bridges import (
     evaluate_heldout_bridges,
     report_heldout_bridges,
     run_heldout_workflow,
+    run_mmtraj_workflow,
 )
 
-__all__ = ["HeldoutResult", "evaluate_heldout_bridges", "report_heldout_bridges", "run_heldout_workflow"]
+__all__ = [
+    "HeldoutResult",
+    "evaluate_heldout_bridges",
+    "report_heldout_bridges",
+    "run_heldout_workflow",
+    "run_mmtraj_workflow",
+]

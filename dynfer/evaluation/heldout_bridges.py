@@ -20,7 +20,13 @@ from dynfer.pp import split_timepoints
 from dynfer.processes import wasserstein
 from dynfer.tl import interpolate, schrodinger_bridge
 
-__all__ = ["HeldoutResult", "evaluate_heldout_bridges", "report_heldout_bridges", "run_heldout_workflow"]
+__all__ = [
+    "HeldoutResult",
+    "evaluate_heldout_bridges",
+    "report_heldout_bridges",
+    "run_heldout_workflow",
+    "run_mmtraj_workflow",
+]
 
 
 @dataclass
@@ -170,3 +176,38 @@ def run_heldout_workflow(
     timings = {f"fit {m}": s for m, s in result.fit_seconds.items()}
     path = report.write(out_dir, metrics=metrics, seed=seed, device=str(dev), inputs=inputs, timings=timings)
     return path, metrics
+
+
+def run_mmtraj_workflow(
+    system: str,
+    methods: dict[str, dict[str, Any]],
+    out_dir: Any,
+    *,
+    title: str,
+    seed: int,
+    device: str | None,
+    quick: bool,
+    truth: dict[str, float] | None = None,
+    truth_method: str | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """The body of the ``mmtraj_*`` workflows: load one staged system, fit, score and report.
+
+    ``quick`` uses 4 refinement rounds instead of 10; the staged file and its sha256 are recorded as inputs.
+
+    Returns
+    -------
+    tuple
+        Path of ``report.html`` and the metrics dictionary.
+    """
+    from dynfer import datasets
+
+    adata = datasets.load("mmtraj_benchmarks", system=system)
+    files = datasets.fetch("mmtraj_benchmarks")
+    source = str(adata.uns["dynfer_source"])
+    inputs = {name: path for name, path in files.items() if name in source}
+    rounds = {label: {**kw, "n_iter": 4 if quick else 10} for label, kw in methods.items()}
+    return run_heldout_workflow(
+        adata, rounds, out_dir, title=title, seed=seed, device=device, inputs=inputs, truth=truth,
+        truth_method=truth_method,
+        summary="mmtraj_benchmarks (MIT), 11 time points x 200 particles; W2 at the held-out odd time points.",
+    )
