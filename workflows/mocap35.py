@@ -89,8 +89,7 @@ def evaluate(
         W2 per held-out time (seconds) for every method and baseline; ``floor`` is the train-vs-other-trials W2.
     """
     from dynfer.estimators.bridges import SchrodingerBridge
-    from dynfer.estimators.bridges.baselines import ot_midpoint, persistence
-    from dynfer.evaluation import HeldoutResult
+    from dynfer.evaluation import HeldoutResult, baseline_w2
     from dynfer.processes import wasserstein
 
     if not frame_rate > 0:
@@ -110,17 +109,12 @@ def evaluate(
         result.theta[label] = {k: np.asarray(v).tolist() for k, v in est.reference_.theta().items()}
         result.theta[label]["sigma"] = float(est.sigma_)
         result.theta[label]["n_rounds"] = len(est.history_)
-    mids, pers, floor = [], [], []
-    for tt, f in zip(held, held_f, strict=True):
-        b = int(np.searchsorted(train, tt))
-        s = (tt - train[b - 1]) / (train[b] - train[b - 1])
-        target = x[frame == f]
-        mids.append(float(wasserstein(ot_midpoint(snaps[b - 1], snaps[b], s), target)))
-        pers.append(float(wasserstein(persistence(snaps, train, tt), target)))
-        if second is not None and second_frame is not None:
-            floor.append(float(wasserstein(second[second_frame == f], target)))
-    result.w2["OT-midpoint"] = mids
-    result.w2["persistence"] = pers
+    targets = [x[frame == f] for f in held_f]
+    result.w2.update(baseline_w2(snaps, train, held, targets))
+    floor = []
+    if second is not None and second_frame is not None:
+        floor = [float(wasserstein(second[second_frame == f], target)) for f, target in zip(held_f, targets,
+                                                                                          strict=True)]
     result.floor = floor if floor else [float("nan")] * len(held)
     return result
 

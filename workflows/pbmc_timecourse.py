@@ -80,8 +80,7 @@ def evaluate(
         W2 per held-out time for each method and the OT-midpoint and persistence baselines, split-half floor.
     """
     from dynfer.estimators.bridges import SchrodingerBridge
-    from dynfer.estimators.bridges.baselines import ot_midpoint, persistence
-    from dynfer.evaluation import HeldoutResult
+    from dynfer.evaluation import HeldoutResult, baseline_w2, split_half_floor
     from dynfer.processes import wasserstein
 
     if n_fit is not None and (isinstance(n_fit, bool) or int(n_fit) != n_fit or n_fit < 2):
@@ -104,20 +103,9 @@ def evaluate(
         result.theta[label] = {k: v.tolist() for k, v in theta.items() if v.size <= 64}
         result.theta[label]["sigma"] = float(est.sigma_)
         result.theta[label]["n_rounds"] = len(est.history_)
-    rng = np.random.default_rng(seed)
-    mids, pers, floor = [], [], []
-    for tt in held:
-        b = int(np.searchsorted(train, tt))
-        s = (tt - train[b - 1]) / (train[b] - train[b - 1])
-        target = x[t == tt]
-        mids.append(float(wasserstein(ot_midpoint(snaps[b - 1], snaps[b], s), target)))
-        pers.append(float(wasserstein(persistence(snaps, train, tt), target)))
-        perm = rng.permutation(len(target))
-        half = len(target) // 2
-        floor.append(float(wasserstein(target[perm[:half]], target[perm[half: 2 * half]])))
-    result.w2["OT-midpoint"] = mids
-    result.w2["persistence"] = pers
-    result.floor = floor
+    targets = [x[t == tt] for tt in held]
+    result.w2.update(baseline_w2(snaps, train, held, targets))
+    result.floor = split_half_floor(targets, seed)
     return result
 
 

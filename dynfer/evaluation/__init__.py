@@ -2,16 +2,20 @@
 
 from dynfer.evaluation.heldout_bridges import (
     HeldoutResult,
+    baseline_w2,
     evaluate_heldout_bridges,
     report_heldout_bridges,
     run_heldout_workflow,
     run_mmtraj_workflow,
+    split_half_floor,
 )
 
 __all__ = [
     "HeldoutResult",
+    "baseline_w2",
     "evaluate_heldout_bridges",
     "report_heldout_bridges",
     "run_heldout_workflow",
     "run_mmtraj_workflow",
+    "split_half_floor",
 ]
