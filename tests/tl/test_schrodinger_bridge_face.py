@@ -69,3 +69,29 @@ def test_copy_returns_new_object():
     adata = lotka_volterra_snapshots(n_per_time=20, seed=3)
     out = dynfer.tl.schrodinger_bridge(adata, reference="brownian", sigma=0.2, copy=True)
     assert out is not adata and "schrodinger_bridge" in out.uns and "schrodinger_bridge" not in adata.uns
+
+
+def _assert_same_tree(a, b, path="uns"):
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and set(a) == set(b), f"{path}: keys {sorted(a)} != {sorted(b)}"
+        for k in a:
+            _assert_same_tree(a[k], b[k], f"{path}[{k!r}]")
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_array_equal(np.asarray(b), a, err_msg=path)
+    else:
+        assert not isinstance(b, np.ndarray) and b == a and type(b) is type(a), f"{path}: {a!r} != {b!r}"
+
+
+def test_whole_uns_entry_survives_h5ad_unchanged(tmp_path):
+    adata = lotka_volterra_snapshots(n_per_time=15, seed=4)
+    adata = adata[adata.obs["time"] <= 2.0].copy()
+    with dynfer.settings.override(progress=False):
+        dynfer.tl.schrodinger_bridge(adata, reference="hooke", n_iter=2, seed=np.int64(2), steps_per_unit=10.0,
+                                     reference_kwargs={"k": 0.5, "dtype": None})
+    adata.write_h5ad(tmp_path / "a.h5ad")
+    back = ad.read_h5ad(tmp_path / "a.h5ad")
+    res = adata.uns["schrodinger_bridge"]
+    assert res["params"]["reference_kwargs"] == {"k": 0.5} and res["params"]["seed"] == 2
+    _assert_same_tree(res, back.uns["schrodinger_bridge"])
+    np.testing.assert_array_equal(dynfer.tl.interpolate(back, [0.5], seed=1).X,
+                                  dynfer.tl.interpolate(adata, [0.5], seed=1).X)
