@@ -6,10 +6,13 @@ For point clouds :math:`x_1, \dots, x_n` and :math:`y_1, \dots, y_m` with weight
 .. math::  \mathrm{OT}(a, b; C) = \min_{P \in \Pi(a, b)} \langle P, C\rangle, \qquad
            \Pi(a, b) = \{P \ge 0 : P\mathbf 1_m = a,\ P^\top \mathbf 1_n = b\}.
 
-Three solvers sit behind :func:`ot_plan` / :func:`ot_cost`, all from POT (Flamary et al. 2021, *JMLR* 22(78)):
+Four solvers sit behind :func:`ot_plan` / :func:`ot_cost`, all from POT (Flamary et al. 2021, *JMLR* 22(78)):
 
 * ``"exact"``: the network simplex (``ot.emd``), on the CPU in float64 whatever the inputs' device;
 * ``"sinkhorn"``: entropic OT (Cuturi 2013) in the log domain (``method="sinkhorn_log"``), on the inputs' device;
+* ``"sinkhorn_scaling"``: the same problem by log-domain Sinkhorn with :math:`\varepsilon`-scaling
+  (:mod:`dynfer.processes.sinkhorn_scaling`, dynfer's own torch code), for small temperatures where plain Sinkhorn
+  stalls;
 * ``"unbalanced"``: entropic OT with KL-relaxed marginals (Chizat et al. 2018), ``ot.unbalanced.sinkhorn_unbalanced``.
 
 Every function takes numpy arrays or torch tensors and returns the same kind: numpy in, numpy out (float32 stays
@@ -31,8 +34,8 @@ from dynfer.processes._pointclouds import Array, _check_points, _check_weights, 
 
 __all__ = ["OTConvergenceWarning", "cost_matrix", "ot_cost", "ot_plan", "wasserstein"]
 
-Method = Literal["exact", "sinkhorn", "unbalanced"]
-_METHODS = ("exact", "sinkhorn", "unbalanced")
+Method = Literal["exact", "sinkhorn", "sinkhorn_scaling", "unbalanced"]
+_METHODS = ("exact", "sinkhorn", "sinkhorn_scaling", "unbalanced")
 _INT32_MAX = 2**31 - 1
 
 
@@ -88,6 +91,16 @@ def _exact(a: torch.Tensor, b: torch.Tensor, cost: torch.Tensor, max_iter: int |
     return torch.from_numpy(plan).to(device=cost.device, dtype=cost.dtype)
 
 
+def _warn_unconverged(err: float, tol: float, cost: torch.Tensor, reg: float, max_iter: int) -> None:
+    ratio = float(cost.detach().abs().max()) / reg
+    dtype = str(cost.dtype).removeprefix("torch.")
+    hint = (f" max|C|/reg = {ratio:.3g} is beyond what {dtype} resolves: use float64 inputs or a larger reg."
+            if ratio * torch.finfo(cost.dtype).eps > 1e-3 else "")
+    warnings.warn(f"Sinkhorn did not converge in max_iter={max_iter} iterations: marginal error {err:.3g} > "
+                  f"tol={tol:.3g}. Increase max_iter or reg (now {reg:.3g}), or loosen tol (float32 cannot go "
+                  f"much below 1e-7).{hint}", OTConvergenceWarning, stacklevel=5)
+
+
 def _sinkhorn(
     a: torch.Tensor, b: torch.Tensor, cost: torch.Tensor, reg: float, max_iter: int, tol: float
 ) -> torch.Tensor:
@@ -99,13 +112,19 @@ def _sinkhorn(
     _check_plan(plan, "sinkhorn", reg)
     err = max(float(torch.linalg.vector_norm(plan.sum(1) - a)), float(torch.linalg.vector_norm(plan.sum(0) - b)))
     if err > tol:
-        ratio = float(cost.detach().abs().max()) / reg
-        dtype = str(cost.dtype).removeprefix("torch.")
-        hint = (f" max|C|/reg = {ratio:.3g} is beyond what {dtype} resolves: use float64 inputs or a larger reg."
-                if ratio * torch.finfo(cost.dtype).eps > 1e-3 else "")
-        warnings.warn(f"Sinkhorn did not converge in max_iter={max_iter} iterations: marginal error {err:.3g} > "
-                      f"tol={tol:.3g}. Increase max_iter or reg (now {reg:.3g}), or loosen tol (float32 cannot go "
-                      f"much below 1e-7).{hint}", OTConvergenceWarning, stacklevel=4)
+        _warn_unconverged(err, tol, cost, reg, max_iter)
+    return plan
+
+
+def _sinkhorn_scaling(
+    a: torch.Tensor, b: torch.Tensor, cost: torch.Tensor, reg: float, max_iter: int, tol: float
+) -> torch.Tensor:
+    from dynfer.processes.sinkhorn_scaling import sinkhorn_epsilon_scaling
+
+    plan, err, _ = sinkhorn_epsilon_scaling(a, b, cost, reg, max_iter=max_iter, tol=tol)
+    _check_plan(plan, "sinkhorn_scaling", reg)
+    if err > tol:
+        _warn_unconverged(err, tol, cost, reg, max_iter)
     return plan
 
 
@@ -178,9 +197,10 @@ def _solve(
     scale = scale if scale > 0 else 1.0
     reg = 0.05 * scale if reg is None else check_positive(reg, "reg")
     iters = 1000 if max_iter is None else max_iter
-    if method == "sinkhorn":
+    if method in ("sinkhorn", "sinkhorn_scaling"):
         tol = (1e-9 if C.dtype == torch.float64 else 1e-6) if tol is None else check_positive(tol, "tol")
-        return _sinkhorn(wa, wb, C, reg, iters, tol), C, out
+        solver = _sinkhorn if method == "sinkhorn" else _sinkhorn_scaling
+        return solver(wa, wb, C, reg, iters, tol), C, out
     if reg_m is None:
         reg_m = scale
     elif not (isinstance(reg_m, int | float) and math.isinf(reg_m) and reg_m > 0):
@@ -201,7 +221,8 @@ _SOLVER_PARAMS = r"""
         :func:`scipy.stats.wasserstein_distance`); ``"unbalanced"`` uses them as given (the default uniform weights
         are ``1/n`` and ``1/m``).
     method
-        ``"exact"`` (network simplex, ``ot.emd``), ``"sinkhorn"`` (log-domain entropic OT) or ``"unbalanced"``
+        ``"exact"`` (network simplex, ``ot.emd``), ``"sinkhorn"`` (log-domain entropic OT),
+        ``"sinkhorn_scaling"`` (the same with :math:`\varepsilon`-scaling, for small ``reg``) or ``"unbalanced"``
         (entropic OT with KL marginal penalties).
     reg
         Entropic regularisation :math:`\varepsilon` in cost units; default ``0.05 * mean(C)``. Ignored by
@@ -217,7 +238,7 @@ _SOLVER_PARAMS = r"""
         Iteration cap. Default: ``max(10**6, 10 n m)`` network-simplex pivots for ``"exact"`` (POT's own default
         of ``10**5`` stops short of optimality from about 2,000 points), 1000 scaling iterations otherwise.
     tol
-        Sinkhorn stopping threshold: the Euclidean norm of the marginal violation for ``"sinkhorn"`` (default
+        Sinkhorn stopping threshold: the Euclidean norm of the marginal violation for the Sinkhorn methods (default
         ``1e-9`` in float64, ``1e-6`` in float32), the relative change of the scalings for ``"unbalanced"``
         (default ``1e-6``). Ignored by ``"exact"``.
 """

@@ -115,6 +115,10 @@ class SchrodingerBridge:
         Anneal the reference noise across rounds: round :math:`r` of :math:`R` uses
         :math:`\sigma\, a^{1 - r/(R-1)}` (geometric from :math:`a\sigma` down to :math:`\sigma`); ``1`` (default)
         keeps :math:`\sigma` fixed. The final bridge always uses :math:`\sigma`.
+    coupling_kwargs
+        Options of the coupling P-step (:func:`~dynfer.estimators.bridges.stitching.stitch`): ``max_iter`` and ``tol``
+        of Sinkhorn (default 10,000 and 1e-6), ``ot_method`` (``"sinkhorn_scaling"`` or ``"sinkhorn"``) and
+        ``n_flow`` (RK4 steps of the guided bridges' flow).
 
     Notes
     -----
@@ -167,6 +171,7 @@ class SchrodingerBridge:
         n_restarts: int = 0,
         init_kwargs: dict[str, Any] | None = None,
         sigma_anneal: float = 1.0,
+        coupling_kwargs: dict[str, Any] | None = None,
     ) -> None:
         if init not in INIT_METHODS:
             raise ValueError(f"init must be one of {INIT_METHODS}, got {init!r}")
@@ -198,6 +203,11 @@ class SchrodingerBridge:
         self.n_restarts = int(n_restarts)
         self.init_kwargs = dict(init_kwargs or {})
         self.sigma_anneal = float(sigma_anneal)
+        allowed = {"max_iter", "tol", "ot_method", "n_flow"}
+        unknown = set(coupling_kwargs or {}) - allowed
+        if unknown:
+            raise ValueError(f"coupling_kwargs accepts {sorted(allowed)}, got unknown keys {sorted(unknown)}")
+        self.coupling_kwargs = dict(coupling_kwargs or {})
 
     # ------------------------------------------------------------------ helpers
     def _make_reference(self, dim: int, device: torch.device) -> ReferenceDrift:
@@ -206,7 +216,10 @@ class SchrodingerBridge:
         elif isinstance(self.reference, nn.Module):
             ref = as_reference(copy.deepcopy(self.reference), dim)
         elif isinstance(self.reference, str):
-            ref = make_reference(self.reference, dim, **self.reference_kwargs)
+            # a network family draws its initial weights: from the estimator's seed, not the global RNG
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.seed)
+                ref = make_reference(self.reference, dim, **self.reference_kwargs)
         else:
             raise ValueError(f"reference must be a family name or a torch.nn.Module, got {type(self.reference)}")
         return ref.to(device=device, dtype=settings.dtype)
@@ -227,7 +240,7 @@ class SchrodingerBridge:
             for attempt in (n_rk4, 4 * n_rk4):
                 try:
                     out = stitch(xs, times, self._drift(ref), sigma, n_steps=n_steps, reg=self.reg, seed=seed,
-                                 n_rk4=attempt)
+                                 n_rk4=attempt, **self.coupling_kwargs)
                     return out.paths, out.grid
                 except (FloatingPointError, ValueError) as err:
                     # non-finite moments, or a covariance that lost positive definiteness: both are RK4 failures
@@ -277,6 +290,7 @@ class SchrodingerBridge:
             self.init_report_ = initialise_reference(ref, xs, t, method=self.init, n_restarts=self.n_restarts,
                                                      seed=self.seed, **self.init_kwargs)
         previous_state = None
+        final = None
         for r in progress(range(n_rounds), desc="SB refinement"):
             a = self.sigma_anneal ** (1 - r / (n_rounds - 1)) if n_rounds > 1 else 1.0
             round_sigma = sigma * a
@@ -298,6 +312,8 @@ class SchrodingerBridge:
             if ref.family == "brownian" or not any(p.requires_grad for p in ref.parameters()):
                 history.append({"round": r, "theta": ref.theta(), "loss_before": loss_before,
                                 "loss_after": loss_before, "sigma": sigma, "theta_change": 0.0})
+                if round_sigma == sigma:  # nothing to refit: this round's bridge is the final one
+                    final = (paths, grid)
                 break
             report = fit_reference(ref, paths, grid, sigma=round_sigma, method=self.fit_method,
                                    fit_sigma=self.fit_sigma, seed=self.seed + r)
@@ -317,7 +333,7 @@ class SchrodingerBridge:
         self.history_ = history
         self.snapshots_ = xs
         self.times_ = t.cpu().numpy()
-        self.paths_, self.grid_ = self._p_step(ref, xs, t, sigma, self.seed + 10_007)
+        self.paths_, self.grid_ = final if final is not None else self._p_step(ref, xs, t, sigma, self.seed + 10_007)
         return self
 
     # ------------------------------------------------------------------ use

@@ -127,6 +127,7 @@ def stitch(
     exact: Exact = None,
     n_flow: int = 4,
     seed: int | torch.Generator | None = 0,
+    ot_method: str = "sinkhorn_scaling",
 ) -> StitchedPaths:
     r"""Sample the multi-marginal Schrödinger bridge through snapshots at ``times`` as full-length paths.
 
@@ -165,7 +166,7 @@ def stitch(
         particle ``n_paths // n_k`` times plus a random subset of the others (stratified).
     anchor
         ``"all"`` or the index of the snapshot the paths start from.
-    reg, max_iter, tol, n_rk4, exact
+    reg, max_iter, tol, n_rk4, exact, ot_method
         Passed to :func:`~dynfer.estimators.bridges.coupling.couple` (``exact`` also chooses exactness of the
         transition; the bridges do not need it).
     n_flow
@@ -217,7 +218,7 @@ def stitch(
     gen = make_generator(seed, dev)
 
     plans = [couple(snaps[k], snaps[k + 1], gaps[k], drift, sigma, reg=reg, max_iter=max_iter, tol=tol,
-                    n_rk4=n_rk4, exact=exact)
+                    n_rk4=n_rk4, exact=exact, ot_method=ot_method)
              for k in progress(range(K), desc="couplings", total=K)]
 
     # particle index of every path at every knot (N paths, batched); -1 = not yet drawn
