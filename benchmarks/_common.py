@@ -53,8 +53,13 @@ def environment() -> dict[str, Any]:
 
 
 def write_results(name: str, results: dict[str, Any], out_dir: Path | None = None) -> Path:
-    """Write ``results`` plus the environment to ``<out_dir>/<name>.json`` and print it."""
-    out = Path(out_dir) if out_dir is not None else RESULTS_DIR
+    """Write ``results`` plus the environment to ``<out_dir>/<name>.json`` and print it.
+
+    ``out_dir`` defaults to ``$DYNFER_BENCH_RESULTS`` when set (e.g. a GPU machine's output folder), else
+    ``benchmarks/results``.
+    """
+    env_dir = os.environ.get("DYNFER_BENCH_RESULTS")
+    out = Path(out_dir) if out_dir is not None else Path(env_dir) if env_dir else RESULTS_DIR
     out.mkdir(parents=True, exist_ok=True)
     payload = {"benchmark": name, "environment": environment(), "results": results}
     path = out / f"{name}.json"

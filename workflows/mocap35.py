@@ -29,7 +29,7 @@ DESCRIPTION = "Schrödinger bridges on CMU walking (trials as particles): held-o
 DATASETS: tuple[str, ...] = ("mocap35",)
 FRAME_STEP = 10
 LAST_FRAME = 280
-SIGMA = 0.3
+SIGMA = 0.1
 STEPS_PER_UNIT = 5.0
 METHODS: dict[str, dict[str, Any]] = {
     "dynfer (hooke reference)": {"reference": "hooke", "sigma": SIGMA},

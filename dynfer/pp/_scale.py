@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import scanpy as sc
 from anndata import AnnData
 from scipy import sparse
 
@@ -27,6 +26,8 @@ def _dense_float(x) -> np.ndarray:
 def _scale_block(x: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if x.shape[0] < 2:
         raise ValueError(f"{where} has {x.shape[0]} cell(s); standardising needs at least two")
+    import scanpy as sc  # imported on use: scanpy takes seconds to import
+
     out, mean, std = sc.pp.scale(x, zero_center=True, copy=True, return_mean_std=True)
     return np.asarray(out), np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
 
@@ -175,6 +176,8 @@ def pca(
         solver = "covariance_eigh" if sparse.issparse(adata.X) else "full"
     out = adata.copy() if copy else adata
     default = key_added == "X_pca"
+    import scanpy as sc
+
     sc.pp.pca(
         out,
         int(n_comps),
