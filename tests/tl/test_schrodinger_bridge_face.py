@@ -95,3 +95,16 @@ def test_whole_uns_entry_survives_h5ad_unchanged(tmp_path):
     _assert_same_tree(res, back.uns["schrodinger_bridge"])
     np.testing.assert_array_equal(dynfer.tl.interpolate(back, [0.5], seed=1).X,
                                   dynfer.tl.interpolate(adata, [0.5], seed=1).X)
+
+
+def test_sigma_none_starts_from_a_tenth_of_the_spread_and_refits_it():
+    adata = dynfer.datasets.ou_snapshots(n_per_time=60, times=[0.0, 0.5, 1.0, 1.5], seed=3)
+    spread = float(np.mean(np.asarray(adata.X, dtype=np.float64).std(axis=0)))
+    with dynfer.settings.override(progress=False):
+        dynfer.tl.schrodinger_bridge(adata, reference="linear", sigma=None, n_iter=2)
+    res = adata.uns["schrodinger_bridge"]
+    assert res["params"]["fit_sigma"] is True
+    assert res["params"]["sigma_init"] == pytest.approx(0.1 * spread, rel=1e-6)
+    # the θ-step re-estimates sigma from the residuals of the bridge paths: positive, finite and moved
+    assert np.isfinite(res["sigma"]) and res["sigma"] > 0
+    assert res["sigma"] != pytest.approx(res["params"]["sigma_init"], rel=1e-9)
