@@ -56,9 +56,12 @@ def test_auto_device_and_missing_cuda():
 def test_generator_is_seeded_and_override_restores():
     s = Settings()
     s.seed = 5
-    a = torch.randn(3, generator=s.generator())
-    b = torch.randn(3, generator=s.generator())
-    c = torch.randn(3, generator=s.generator(6))
+    def draw(gen: torch.Generator) -> torch.Tensor:  # on the generator's device (CUDA when settings pick it)
+        return torch.randn(3, generator=gen, device=gen.device)
+
+    a = draw(s.generator())
+    b = draw(s.generator())
+    c = draw(s.generator(6))
     assert torch.equal(a, b) and not torch.equal(a, c)
     with dynfer.settings.override(progress=True, seed=3):
         assert dynfer.settings.progress is True and dynfer.settings.seed == 3

@@ -82,8 +82,8 @@ class OrnsteinUhlenbeck(SDE):
     def drift(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Drift :math:`-A x` (an element-wise product when :math:`A` is diagonal)."""
         if self._a_diag is not None:
-            return -x * self._a_diag.to(x.dtype)
-        return -x @ self.A.to(x.dtype).T
+            return -x * self._a_diag.to(device=x.device, dtype=x.dtype)
+        return -x @ self.A.to(device=x.device, dtype=x.dtype).T
 
     def stationary_covariance(self) -> torch.Tensor:
         r"""Solve :math:`A\Sigma + \Sigma A^\top = 2D` (needs every eigenvalue of :math:`A` to have positive real part).

@@ -114,7 +114,7 @@ class SDE(torch.nn.Module):
         """Diffusion :math:`g(t, x)`: ``()``/``(n, 1)`` scalar, ``(d,)``/``(n, d)`` diagonal or ``(d, m)`` full."""
         if self._diffusion_fn is not None:
             return self._diffusion_fn(t, x)
-        return self.diffusion_const.to(dtype=x.dtype)
+        return self.diffusion_const.to(device=x.device, dtype=x.dtype)
 
     def brownian_dim(self, d: int) -> int:
         """Dimension ``m`` of the driving Brownian motion for a state of dimension ``d``."""

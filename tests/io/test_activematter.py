@@ -174,6 +174,11 @@ def test_unknown_files(tmp_path):
         read_lammps_dump(tmp_path / "empty.dump")
     with pytest.raises(FileNotFoundError, match="no such file"):
         read_lammps_dump(tmp_path / "missing.dump")
+
+
+def test_unknown_gsd_file(tmp_path):
+    pytest.importorskip("gsd", reason="the optional 'gsd' package (dynfer[io]) is not installed")
+    (tmp_path / "notes.txt").write_text("hello\nworld\n")
     with pytest.raises(ValueError, match="not a readable HOOMD GSD"):
         read_gsd(tmp_path / "notes.txt")
 

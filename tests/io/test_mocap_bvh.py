@@ -92,7 +92,7 @@ def test_channel_count_mismatch(tmp_path, values):
     ("text", "match"),
     [
         (HIERARCHY, "no MOTION"),
-        (HIERARCHY[:-3] + "MOTION\nFrames: 0\nFrame Time: 0.1\n", "unclosed"),
+        (HIERARCHY.removesuffix("}\n") + "MOTION\nFrames: 0\nFrame Time: 0.1\n", "1 unclosed block"),
         (HIERARCHY.replace("CHANNELS 3 Zrotation Xrotation Yrotation\n    End", "CHANNELS 3 Zrotation\n    End", 1)
          + "MOTION\nFrames: 0\nFrame Time: 0.1\n", r"'Chest' declares 3 channel\(s\) but lists 1"),
         (HIERARCHY + "MOTION\nFrames: 1\nFrame Time: 0\n" + "0 " * 12, "Frame Time > 0"),
