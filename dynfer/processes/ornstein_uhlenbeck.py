@@ -103,6 +103,8 @@ class OrnsteinUhlenbeck(SDE):
     def transition(self, x: torch.Tensor, t: float) -> tuple[torch.Tensor, torch.Tensor]:
         r"""Exact transition law after time ``t``: mean :math:`e^{-At}x` ``(n, d)`` and covariance ``(d, d)``.
 
+        Both come back on the device and dtype of ``x``.
+
         Van Loan: with :math:`M = \begin{pmatrix} A & 2D \\ 0 & -A^\top\end{pmatrix} t`, :math:`e^{M} =
         \begin{pmatrix} F_1 & G \\ 0 & F_2 \end{pmatrix}` gives :math:`e^{-At} = F_2^\top` and
         :math:`\Sigma_t = e^{-At} G`.
@@ -121,5 +123,5 @@ class OrnsteinUhlenbeck(SDE):
         phi = e[d:, d:].T
         cov = phi @ e[:d, d:]
         cov = 0.5 * (cov + cov.T)
-        mean = xt @ phi.to(xt.dtype).T
-        return mean, cov.to(xt.dtype)
+        mean = xt @ phi.to(device=xt.device, dtype=xt.dtype).T
+        return mean, cov.to(device=xt.device, dtype=xt.dtype)
