@@ -85,8 +85,6 @@ def sinkhorn_epsilon_scaling(
         raise ValueError(f"scaling must lie in (0, 1), got {scaling!r}")
     if isinstance(stage_iter, bool) or not isinstance(stage_iter, int) or stage_iter < 0:
         raise ValueError(f"stage_iter must be a non-negative int, got {stage_iter!r}")
-    if stage_iter == 0:  # plain Sinkhorn
-        scaling = 0.5
     loga, logb = torch.log(a), torch.log(b)
     spread = float(cost.max() - cost.min())
     n_stages = 0 if stage_iter == 0 else max(0, math.ceil(math.log(max(spread, reg) / reg) / math.log(1 / scaling)))
