@@ -6,7 +6,8 @@ For point clouds :math:`x_1, \dots, x_n` and :math:`y_1, \dots, y_m` with weight
 .. math::  \mathrm{OT}(a, b; C) = \min_{P \in \Pi(a, b)} \langle P, C\rangle, \qquad
            \Pi(a, b) = \{P \ge 0 : P\mathbf 1_m = a,\ P^\top \mathbf 1_n = b\}.
 
-Four solvers sit behind :func:`ot_plan` / :func:`ot_cost`, all from POT (Flamary et al. 2021, *JMLR* 22(78)):
+Four solvers sit behind :func:`ot_plan` / :func:`ot_cost`, three of them from POT (Flamary et al. 2021, *JMLR*
+22(78)):
 
 * ``"exact"``: the network simplex (``ot.emd``), on the CPU in float64 whatever the inputs' device;
 * ``"sinkhorn"``: entropic OT (Cuturi 2013) in the log domain (``method="sinkhorn_log"``), on the inputs' device;
