@@ -1,4 +1,8 @@
-"""Sphinx configuration for the dynfer documentation (builds offline: no intersphinx, no remote assets fetched)."""
+"""Sphinx configuration for the dynfer documentation (builds offline: no intersphinx, no remote assets fetched).
+
+The maths renders offline too: ``sphinx-mathjax-offline`` (in the ``docs`` and ``test`` extras) copies MathJax 3
+into ``_static/mathjax/`` of the build, and ``mathjax_path`` points at that copy instead of a CDN.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,10 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",
 ]
+# Relative to ``_static`` of the build: the copy made by sphinx-mathjax-offline, never a CDN URL.
+mathjax_path = "mathjax/tex-chtml.js"
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 napoleon_google_docstring = False

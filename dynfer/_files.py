@@ -1,4 +1,4 @@
-"""File helpers shared by the readers, the dataset registry and the reports."""
+"""File helpers shared by the readers, the dataset registry, the reports and the workflow runner."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import hashlib
 import os
 from pathlib import Path
 
-__all__ = ["sha256_file"]
+__all__ = ["check_out_dir", "sha256_file"]
 
 _CACHE: dict[tuple[str, int, int], str] = {}
 
@@ -27,3 +27,21 @@ def sha256_file(path: str | os.PathLike, *, chunk: int = 1 << 20) -> str:
                 digest.update(block)
         _CACHE[key] = digest.hexdigest()
     return _CACHE[key]
+
+
+def check_out_dir(out: Path, overwrite: bool) -> None:
+    """Refuse an output folder that would silently mix or replace files.
+
+    Raises
+    ------
+    ValueError
+        If ``out`` exists and is not a folder (whatever ``overwrite``), or is a non-empty folder and ``overwrite``
+        is false. A missing path or an empty folder is accepted.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out_dir {str(out)!r} exists and is not a folder")
+    if out.is_dir() and not overwrite and any(out.iterdir()):
+        raise ValueError(
+            f"out_dir {str(out)!r} exists and is not empty; choose another or pass overwrite=True (--overwrite)"
+        )

@@ -1,18 +1,23 @@
 """Reproducible analysis reports: a folder with ``report.html``, ``metrics.json``, ``environment.json`` and figures.
 
-``report.html`` is self-contained (figures embedded as base64 PNG). ``metrics.json`` holds only quantities that
-are a deterministic function of the inputs and the seed, so re-running with the same seed on the CPU reproduces
-it exactly; wall-clock timings go to ``timings.json`` instead.
+``report.html`` is self-contained (figures embedded as base64 PNG) and rendered from the Jinja2 template
+``dynfer/templates/report.html.j2`` (autoescaped): the report keeps its content as structured blocks (dicts with a
+``kind``), grouped into sections by :meth:`Report.sections`, and the template alone writes HTML.
+
+``metrics.json`` holds only quantities that are a deterministic function of the inputs and the seed, so re-running
+with the same seed on the CPU reproduces it exactly; wall-clock timings go to ``timings.json`` instead.
 """
 
 from __future__ import annotations
 
 import base64
-import html
+import functools
 import io
 import json
 import math
+import numbers
 import platform
+import re
 import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -20,10 +25,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from dynfer._files import sha256_file
+import jinja2
+
+from dynfer._files import check_out_dir, sha256_file
 
 __all__ = ["Report", "environment_info", "sha256_file"]
 
+_FIGURE_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _PACKAGES = ("dynfer", "torch", "numpy", "scipy", "pot", "anndata", "scanpy", "pandas", "networkx", "matplotlib")
 
 
@@ -56,6 +64,23 @@ def environment_info(*, seed: int | None, device: str, inputs: dict[str, str | P
     }
 
 
+@functools.lru_cache(maxsize=1)
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("dynfer", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env.get_template("report.html.j2")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(_clean(value), indent=2, sort_keys=True) + "\n"
+
+
 def _clean(value: Any) -> Any:
     """JSON-safe copy: numpy/torch scalars to Python, NaN/inf refused (a report never hides them)."""
     if isinstance(value, dict):
@@ -71,50 +96,71 @@ def _clean(value: Any) -> Any:
 
 @dataclass
 class Report:
-    """An analysis report built section by section, then written to a folder with :meth:`write`."""
+    """An analysis report built section by section, then written to a folder with :meth:`write`.
+
+    Each ``add_*`` call appends one block, a dict with a ``kind`` (``"heading"``, ``"text"``, ``"table"`` or
+    ``"figure"``) and the data the template needs; all escaping is left to the template.
+    """
 
     title: str
     summary: str = ""
-    _blocks: list[str] = field(default_factory=list)
+    _blocks: list[dict[str, Any]] = field(default_factory=list)
     _figures: dict[str, bytes] = field(default_factory=dict)
 
     def add_heading(self, text: str) -> None:
         """Start a new section."""
-        self._blocks.append(f"<h2>{html.escape(text)}</h2>")
+        self._blocks.append({"kind": "heading", "text": str(text)})
 
     def add_text(self, text: str) -> None:
         """A paragraph of plain text (escaped)."""
-        self._blocks.append(f"<p>{html.escape(text)}</p>")
+        self._blocks.append({"kind": "text", "text": str(text)})
 
     def add_table(self, rows: list[dict[str, Any]], *, caption: str | None = None, digits: int = 4) -> None:
-        """A table from a list of dicts with the same keys (numbers rounded to ``digits`` significant digits)."""
+        """A table from a list of dicts with the same keys (numbers rounded to ``digits`` significant digits).
+
+        The columns are the keys of the first row; a key missing from a later row gives an empty cell. Integers
+        and text are shown as they are, other real numbers (Python, numpy) with ``digits`` significant digits.
+        """
         if not rows:
             raise ValueError("rows must hold at least one row")
-        cols = list(rows[0])
+        columns = [str(c) for c in rows[0]]
 
         def fmt(v: Any) -> str:
-            if isinstance(v, float):
-                return f"{v:.{digits}g}"
-            return html.escape(str(v))
+            if isinstance(v, numbers.Real) and not isinstance(v, numbers.Integral):
+                return f"{float(v):.{digits}g}"
+            return str(v)
 
-        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
-        body = "".join("<tr>" + "".join(f"<td>{fmt(r.get(c, ''))}</td>" for c in cols) + "</tr>" for r in rows)
-        cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-        self._blocks.append(f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        cells = [[fmt(r[c]) if c in r else "" for c in rows[0]] for r in rows]
+        self._blocks.append({"kind": "table", "caption": caption or "", "columns": columns, "rows": cells})
 
     def add_figure(self, fig: Any, name: str, *, caption: str = "") -> None:
         """Embed a matplotlib figure (also written as ``<name>.png``)."""
-        if not name.replace("_", "").replace("-", "").isalnum():
+        if not isinstance(name, str) or not _FIGURE_NAME.fullmatch(name):
             raise ValueError(f"name must be alphanumeric with - or _, got {name!r}")
+        if name in self._figures:
+            raise ValueError(f"a figure named {name!r} is already in the report")
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
         png = buf.getvalue()
         self._figures[name] = png
-        b64 = base64.b64encode(png).decode("ascii")
-        self._blocks.append(
-            f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{b64}"/>'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-        )
+        self._blocks.append({"kind": "figure", "name": name, "caption": str(caption),
+                             "png_base64": base64.b64encode(png).decode("ascii")})
+
+    def sections(self) -> list[dict[str, Any]]:
+        """The blocks grouped into sections: ``[{"title": str | None, "blocks": [...]}, ...]``.
+
+        Every heading opens a section; blocks added before the first heading form a section with ``title`` None
+        (left out when there are none). The blocks are copies: changing them does not change the report.
+        """
+        out: list[dict[str, Any]] = []
+        for block in self._blocks:
+            if block["kind"] == "heading":
+                out.append({"title": block["text"], "blocks": []})
+                continue
+            if not out:
+                out.append({"title": None, "blocks": []})
+            out[-1]["blocks"].append(dict(block))
+        return out
 
     def write(
         self,
@@ -129,32 +175,21 @@ class Report:
     ) -> Path:
         """Write the report folder and return the path of ``report.html``.
 
-        An existing non-empty folder is refused unless ``overwrite`` (nothing is silently replaced).
+        An existing non-empty folder is refused unless ``overwrite`` (nothing is silently replaced), and so is a
+        path that is not a folder; with ``overwrite``, files the report does not write are kept. Everything is
+        checked (metrics finite, page rendered) before the first file is written.
         """
         out = Path(out_dir)
-        if out.exists() and any(out.iterdir()) and not overwrite:
-            raise ValueError(f"out_dir {str(out)!r} exists and is not empty; choose another or pass overwrite=True")
-        out.mkdir(parents=True, exist_ok=True)
+        check_out_dir(out, overwrite)
         env = environment_info(seed=seed, device=device, inputs=inputs)
-        (out / "metrics.json").write_text(json.dumps(_clean(metrics), indent=2, sort_keys=True) + "\n")
-        (out / "environment.json").write_text(json.dumps(_clean(env), indent=2, sort_keys=True) + "\n")
+        files = {"metrics.json": _json(metrics), "environment.json": _json(env)}
         if timings:
-            (out / "timings.json").write_text(json.dumps(_clean(timings), indent=2, sort_keys=True) + "\n")
+            files["timings.json"] = _json(timings)
+        page = _template().render(title=self.title, summary=self.summary, sections=self.sections(), env=env)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (out / name).write_text(text, encoding="utf-8")
         for name, png in self._figures.items():
             (out / f"{name}.png").write_bytes(png)
-        env_rows = "".join(
-            f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in env["packages"].items()
-        )
-        page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(self.title)}</title>
-<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.45}}
-table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #bbb;padding:.25em .6em;text-align:right}}
-th{{background:#eee}}caption{{font-weight:bold;text-align:left}}img{{max-width:100%}}</style></head>
-<body><h1>{html.escape(self.title)}</h1><p>{html.escape(self.summary)}</p>
-{"".join(self._blocks)}
-<h2>Environment</h2><p>seed {env["seed"]}, device {html.escape(device)}, git commit {env["git_commit"]},
-created {env["created"]}</p><table><thead><tr><th>package</th><th>version</th></tr></thead><tbody>{env_rows}</tbody>
-</table></body></html>
-"""
-        (out / "report.html").write_text(page)
+        (out / "report.html").write_text(page, encoding="utf-8")
         return out / "report.html"
