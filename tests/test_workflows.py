@@ -183,7 +183,7 @@ def test_missing_dataset_names_it_and_how_to_set_the_mirror(tmp_path, toy_datase
 
 
 def test_dataset_not_found_inside_the_run_becomes_a_missing_dataset_error(tmp_path, toy_dataset, monkeypatch):
-    import dynfer.workflows as workflows
+    import dynfer.workflows.runner as workflows
 
     _toy(tmp_path / "wf", datasets=("toy_ds",), body="    import dynfer\n    dynfer.datasets.fetch('toy_ds')")
     monkeypatch.setattr(workflows, "dataset_status", lambda name: "download")  # the pre-check passes, fetch fails

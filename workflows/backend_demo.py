@@ -2,8 +2,8 @@
 
 Ornstein–Uhlenbeck variance against the exact law, the flashing ratchet's occupation and mean first-passage time
 against linear algebra, the self-repellent walk's error against its CLT covariance, and empirical W2 against the
-Bures formula (see :mod:`dynfer.demo`). Run it with ``dynfer run backend_demo`` (or ``dynfer demo``), or
-``python workflows/backend_demo.py [--quick] [--out DIR]``.
+Bures formula (the ``backend`` sections of :mod:`dynfer.workflows.sections`). Run it with ``dynfer run backend_demo``
+(or ``dynfer demo``).
 """
 
 from __future__ import annotations
@@ -18,27 +18,18 @@ DATASETS: tuple[str, ...] = ()
 
 
 def run(out_dir: str | Path, *, seed: int, device: str, quick: bool) -> tuple[Path, dict[str, Any]]:
-    """Run the backend demo and write its report into ``out_dir``.
-
-    Parameters
-    ----------
-    out_dir
-        Report folder (empty or absent).
-    seed
-        Seed of every random draw.
-    device
-        Torch device.
-    quick
-        Smaller sample sizes (seconds).
+    """Run the backend sections and write their report into ``out_dir`` (``quick``: smaller samples).
 
     Returns
     -------
     tuple
         Path of ``report.html`` and the metrics dictionary.
     """
-    from dynfer.demo import run_demo
+    from dynfer.workflows.report import compose
 
-    return run_demo(out_dir, seed=seed, device=device, quick=quick)
+    return compose(out_dir, kinds=("backend",), title="dynfer: process backend demo", seed=seed, device=device,
+                   quick=quick, summary="Small simulations with dynfer's batched backend, each compared with an "
+                   "answer computed independently (closed form or linear algebra).")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ true couplings exist; a paired-trajectory error is not reported (the bridge path
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -54,71 +53,6 @@ def project_all_trials(full: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return z, split, full.obs["frame"].to_numpy()
 
 
-def evaluate(
-    x: np.ndarray,
-    frame: np.ndarray,
-    methods: dict[str, dict[str, Any]],
-    *,
-    second: np.ndarray | None,
-    second_frame: np.ndarray | None,
-    n_iter: int,
-    frame_rate: float,
-    seed: int,
-    device: str | None,
-) -> Any:
-    """Fit every method on the even-indexed selected frames and score it at the odd-indexed ones.
-
-    Parameters
-    ----------
-    x, frame
-        Training-trial states ``(n, d)`` and their frame numbers.
-    methods
-        ``{label: keyword arguments of SchrodingerBridge}``.
-    second, second_frame
-        An independent sample of trials (validation + test) and its frames, for the noise level (``None``: none).
-    n_iter
-        Refinement rounds of the non-Brownian methods.
-    frame_rate
-        Frames per second (time = frame / frame_rate).
-    seed, device
-        Seed and device of the fits.
-
-    Returns
-    -------
-    dynfer.evaluation.HeldoutResult
-        W2 per held-out time (seconds) for every method and baseline; ``floor`` is the train-vs-other-trials W2.
-    """
-    from dynfer.estimators.bridges import SchrodingerBridge
-    from dynfer.evaluation import HeldoutResult, baseline_w2
-    from dynfer.processes import wasserstein
-
-    if not frame_rate > 0:
-        raise ValueError(f"frame_rate must be positive, got {frame_rate!r}")
-    frames = np.arange(0, LAST_FRAME + 1, FRAME_STEP)
-    train_f, held_f = frames[0::2], frames[1::2]
-    train, held = train_f / frame_rate, held_f / frame_rate
-    snaps = [x[frame == f] for f in train_f]
-    result = HeldoutResult(heldout_times=held.tolist(), w2={})
-    for label, kwargs in methods.items():
-        start = time.perf_counter()
-        est = SchrodingerBridge(**{"n_iter": n_iter, "steps_per_unit": STEPS_PER_UNIT, **kwargs}, seed=seed,
-                                device=device).fit(snaps, train)
-        result.fit_seconds[label] = time.perf_counter() - start
-        samples = est.sample(held.tolist(), seed=seed)
-        result.w2[label] = [float(wasserstein(s, x[frame == f])) for s, f in zip(samples, held_f, strict=True)]
-        result.theta[label] = {k: np.asarray(v).tolist() for k, v in est.reference_.theta().items()}
-        result.theta[label]["sigma"] = float(est.sigma_)
-        result.theta[label]["n_rounds"] = len(est.history_)
-    targets = [x[frame == f] for f in held_f]
-    result.w2.update(baseline_w2(snaps, train, held, targets))
-    floor = []
-    if second is not None and second_frame is not None:
-        floor = [float(wasserstein(second[second_frame == f], target)) for f, target in zip(held_f, targets,
-                                                                                          strict=True)]
-    result.floor = floor if floor else [float("nan")] * len(held)
-    return result
-
-
 def run(out_dir: str | Path, *, seed: int, device: str, quick: bool) -> tuple[Path, dict[str, Any]]:
     """Fit, score and write the report into ``out_dir`` (``quick``: one refinement round).
 
@@ -128,39 +62,35 @@ def run(out_dir: str | Path, *, seed: int, device: str, quick: bool) -> tuple[Pa
         Path of ``report.html`` and the metrics dictionary.
     """
     import dynfer
-    from dynfer._settings import settings
-    from dynfer.evaluation import report_heldout_bridges
-    from dynfer.report import Report
+    from dynfer.evaluation import w2
+    from dynfer.workflows.bridges import run_bridge_workflow
 
     adata = dynfer.datasets.load_mocap35(split="train", low_dim=True)
     full = dynfer.datasets.load_mocap35(split="all", low_dim=False)
     files = dynfer.datasets.fetch("mocap35", "mocap35.mat")
-    rate = float(adata.uns["dynfer_source"].get("frame_rate", 10.0)) if isinstance(
-        adata.uns["dynfer_source"], dict) else 10.0
+    source = adata.uns["dynfer_source"]
+    rate = float(source.get("frame_rate", 10.0)) if isinstance(source, dict) else 10.0
+    x, frame = np.asarray(adata.X, dtype=np.float64), adata.obs["frame"].to_numpy()
     z, split, zframe = project_all_trials(full)
     other = split != "train"
+    frames = np.arange(0, LAST_FRAME + 1, FRAME_STEP)
+    train_f, held_f = frames[0::2], frames[1::2]
+    floor = [w2(z[other & (zframe == f)], x[frame == f]) for f in held_f]
     n_iter = 1 if quick else 5
-    dev = settings.resolve_device(device)
-    result = evaluate(np.asarray(adata.X, dtype=np.float64), adata.obs["frame"].to_numpy(), METHODS,
-                      second=z[other], second_frame=zframe[other], n_iter=n_iter, frame_rate=rate, seed=seed,
-                      device=str(dev))
-    means = result.mean()
-    report = Report(title="dynfer: Schrödinger bridges on CMU walking (mocap35, trials as particles)",
-                    summary="mocap35 (CMU via neuro_shooting, Apache-2.0 host), 16 training trials x 3 whitened PCs; "
-                            f"every {FRAME_STEP}th frame 0..{LAST_FRAME}; W2 at the 14 held-out odd time points.")
-    report.add_heading("Held-out time points")
-    report.add_text(
+    methods = {label: {**kw, "n_iter": n_iter, "steps_per_unit": STEPS_PER_UNIT} for label, kw in METHODS.items()}
+    text = (
         "Train on the even-indexed time points (frames 0, 20, ..., 280), evaluate at the odd ones (10, 30, ..., 270), "
         f"16 particles per time. sigma = {SIGMA} fixed, steps_per_unit = {STEPS_PER_UNIT:g} (10 steps per 2 s "
         f"interval), {n_iter} refinement round(s). The 'split-half noise floor' row is here the W2 between the 16 "
-        "training trials and the 7 validation + test trials at the same frame (two independent samples). Measured "
-        "mean W2: " + ", ".join(f"{m} {v:.3f}" for m, v in means.items()) + ".")
-    report_heldout_bridges(report, result)
-    metrics = {"seed": seed, "n_iter": n_iter, "sigma": SIGMA, "frames_train": list(range(0, LAST_FRAME + 1,
-               2 * FRAME_STEP)), "floor_kind": "train (16) vs val+test (7) trials", **result.metrics()}
-    timings = {f"fit {m}": s for m, s in result.fit_seconds.items()}
-    path = report.write(out_dir, metrics=metrics, seed=seed, device=str(dev), inputs=dict(files), timings=timings)
-    return path, metrics
+        "training trials and the 7 validation + test trials at the same frame (two independent samples).")
+    return run_bridge_workflow(
+        out_dir, [x[frame == f] for f in frames], frames / rate, methods, seed=seed, device=device, inputs=files,
+        train=train_f / rate, heldout=held_f / rate, floor={"W2": floor},
+        title="dynfer: Schrödinger bridges on CMU walking (mocap35, trials as particles)", protocol_text=text,
+        summary="mocap35 (CMU via neuro_shooting, Apache-2.0 host), 16 training trials x 3 whitened PCs; every "
+                f"{FRAME_STEP}th frame 0..{LAST_FRAME}; W2 at the 14 held-out odd time points.",
+        extra_metrics={"n_iter": n_iter, "sigma": SIGMA, "frames_train": train_f.tolist(),
+                       "floor_kind": "train (16) vs val+test (7) trials"})
 
 
 if __name__ == "__main__":

@@ -1,4 +1,15 @@
-"""Estimators: one sub-package per estimator family, sklearn-style classes on arrays (``fit`` returns ``self``).
+"""Estimators: one sub-package per estimator family, classes on arrays that follow one contract.
 
-Nothing here reads files or knows AnnData: the :mod:`dynfer.tl` faces translate. An estimator never imports another.
+Every estimator derives from :class:`Estimator` (:mod:`dynfer.estimators._base`): the constructor stores its
+arguments, ``fit`` returns ``self``, learned attributes end in ``_``, and ``get_params`` / ``state_dict`` /
+``from_state`` / ``save`` / ``load`` move a fitted model between sessions without refitting. Nothing here reads files
+or knows AnnData: the :mod:`dynfer.tl` faces translate. An estimator never imports another.
+
+* :mod:`.bridges` — multi-marginal Schrödinger bridges with iterative reference refinement
+  (:class:`~dynfer.estimators.bridges.SchrodingerBridge`).
 """
+
+from dynfer.estimators._base import Estimator, NotFittedError, get_estimator_class, resolve_seed
+from dynfer.estimators.bridges import SchrodingerBridge
+
+__all__ = ["Estimator", "NotFittedError", "SchrodingerBridge", "get_estimator_class", "resolve_seed"]

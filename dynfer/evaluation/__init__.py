@@ -1,21 +1,25 @@
-"""Evaluation protocols shared by the workflows (held-out time points, baselines, report sections)."""
+"""Estimator-agnostic evaluation: the held-out-time protocol and its baselines, on arrays.
 
-from dynfer.evaluation.heldout_bridges import (
-    HeldoutResult,
-    baseline_w2,
-    evaluate_heldout_bridges,
-    report_heldout_bridges,
-    run_heldout_workflow,
-    run_mmtraj_workflow,
-    split_half_floor,
-)
+* :func:`evaluate_heldout` — fit any methods on training times, score them at held-out times
+  (:class:`HeldoutResult`: method → metric → values, fit seconds, fitted models); :func:`split_times`,
+  :func:`split_half_floor`, :func:`w2`;
+* :mod:`.baselines` — OT-midpoint (McCann interpolation) and persistence, as functions and as methods.
+
+Nothing here reads or writes AnnData.
+"""
+
+from dynfer.evaluation.baselines import OTMidpoint, Persistence, ot_midpoint, persistence
+from dynfer.evaluation.heldout import HeldoutResult, Sampler, evaluate_heldout, split_half_floor, split_times, w2
 
 __all__ = [
     "HeldoutResult",
-    "baseline_w2",
-    "evaluate_heldout_bridges",
-    "report_heldout_bridges",
-    "run_heldout_workflow",
-    "run_mmtraj_workflow",
+    "OTMidpoint",
+    "Persistence",
+    "Sampler",
+    "evaluate_heldout",
+    "ot_midpoint",
+    "persistence",
     "split_half_floor",
+    "split_times",
+    "w2",
 ]

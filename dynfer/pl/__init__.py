@@ -1,4 +1,4 @@
-"""Plots on AnnData results, scanpy style.
+"""Plots on AnnData results, scanpy style (``ax``, ``show``, ``save``, ``return_fig``); they load, never refit.
 
 * :func:`schrodinger_bridge` — snapshots with bridge trajectories;
 * :func:`bridge_parameters` — reference parameters across refinement rounds.

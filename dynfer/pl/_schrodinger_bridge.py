@@ -1,18 +1,41 @@
-"""Plots of a fitted Schrödinger bridge: snapshots with bridge trajectories, and θ across refinement rounds."""
+"""Plots of a fitted Schrödinger bridge: snapshots with bridge trajectories, and θ across refinement rounds.
+
+Both load the estimator that :func:`dynfer.tl.schrodinger_bridge` stored; neither refits.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+import torch
 from anndata import AnnData
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from dynfer.tl._schrodinger_bridge import DEFAULT_KEY, interpolate
+from dynfer.pl._utils import finish, new_axes
+from dynfer.tl._inputs import InputSpec, representation
+from dynfer.tl._schrodinger_bridge import DEFAULT_KEY, FACE
+from dynfer.tl._store import load_estimator, stored_entry
 
 __all__ = ["bridge_parameters", "schrodinger_bridge"]
+
+
+def _scatter(ax: Axes, x: np.ndarray, y: np.ndarray, values: pd.Series, label: str) -> None:
+    """Points coloured by a numeric column (colour bar) or a categorical one (legend)."""
+    if pd.api.types.is_numeric_dtype(values) and not isinstance(values.dtype, pd.CategoricalDtype):
+        sc = ax.scatter(x, y, c=values.to_numpy(dtype=np.float64), s=6, cmap="viridis", alpha=0.6, linewidths=0)
+        ax.figure.colorbar(sc, ax=ax, label=label)
+        return
+    cats = pd.Categorical(values)
+    colours = plt.get_cmap("tab20")(np.linspace(0, 1, max(len(cats.categories), 1)))
+    for code, cat in enumerate(cats.categories):
+        at = cats.codes == code
+        ax.scatter(x[at], y[at], s=6, color=colours[code], alpha=0.6, linewidths=0, label=str(cat))
+    ax.legend(title=label, markerscale=2, fontsize="small", loc="best")
 
 
 def schrodinger_bridge(
@@ -20,12 +43,19 @@ def schrodinger_bridge(
     *,
     key: str = DEFAULT_KEY,
     dims: Sequence[int] = (0, 1),
+    color: str | None = None,
     n_paths: int = 30,
     n_times: int = 60,
+    seed: int | torch.Generator | None = None,
+    verify: bool = True,
     ax: Axes | None = None,
-    seed: int = 0,
-) -> Axes:
-    """Snapshots coloured by time, with ``n_paths`` bridge trajectories drawn through them.
+    show: bool | None = None,
+    save: str | os.PathLike | None = None,
+    return_fig: bool = False,
+) -> Axes | Figure | None:
+    """Snapshots coloured by ``color`` (default: the time), with ``n_paths`` bridge trajectories drawn through them.
+
+    The trajectories are sampled from the stored estimator (:func:`dynfer.tl.load_estimator`): a sampling, no refit.
 
     Parameters
     ----------
@@ -34,48 +64,67 @@ def schrodinger_bridge(
     key
         Its ``key_added``.
     dims
-        The two coordinates (of ``X`` or the fitted representation) to draw.
+        The two coordinates of the fitted representation to draw.
+    color
+        Column of ``obs`` to colour the cells by (numeric: colour bar; categorical: legend); default the time.
     n_paths
         Number of trajectories drawn.
     n_times
         Time points per trajectory.
+    seed
+        Seed of the trajectories (``None``: ``settings.seed``).
+    verify
+        Refuse data changed since the fit (see :func:`dynfer.tl.load_estimator`).
     ax
         Axes to draw into (a new figure when ``None``).
-    seed
-        Seed of the trajectories.
+    show
+        Show the figure (``None``: when the matplotlib backend is interactive).
+    save
+        File to save the figure to.
+    return_fig
+        Return the figure instead of the Axes.
 
     Returns
     -------
-    matplotlib.axes.Axes
-        The axes drawn into.
+    Axes, Figure or None
+        The figure if ``return_fig``; the Axes when the figure is not shown; else ``None``.
     """
-    if key not in adata.uns:
-        raise ValueError(f"adata.uns has no fitted bridge under {key!r}; run dynfer.tl.schrodinger_bridge first")
-    res = adata.uns[key]
-    prm = res["params"]
-    rep = prm["use_rep"]
-    x = np.asarray(adata.X if rep == "X" else adata.obsm[rep])
+    entry = stored_entry(adata, key, face=FACE)
+    est = load_estimator(adata, key, verify=verify)
+    spec = InputSpec.from_dict(dict(entry["inputs"]))
+    x = representation(adata, spec.use_rep)
+    if len(dims) != 2:
+        raise ValueError(f"dims must name two coordinates, got {tuple(dims)}")
     i, j = (int(d) for d in dims)
-    if max(i, j) >= x.shape[1]:
-        raise ValueError(f"dims {tuple(dims)} out of range for {x.shape[1]} features")
-    times = np.asarray(res["times"], dtype=np.float64)
+    if min(i, j) < 0 or max(i, j) >= x.shape[1]:
+        raise ValueError(f"dims {tuple(dims)} out of range for {x.shape[1]} features of {spec.use_rep}")
+    colour_key = spec.obs_keys[0] if color is None else color
+    if colour_key not in adata.obs:
+        raise ValueError(f"color={colour_key!r} is not a column of adata.obs")
+    times = np.asarray(est.times_, dtype=np.float64)
     grid = np.linspace(times[0], times[-1], int(n_times))
-    paths = interpolate(adata, grid, key=key, n=int(n_paths), seed=seed)
-    traj = np.asarray(paths.X).reshape(len(grid), int(n_paths), -1)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5, 4))
-    t = adata.obs[prm["time_key"]].to_numpy(dtype=np.float64)
-    sc = ax.scatter(x[:, i], x[:, j], c=t, s=6, cmap="viridis", alpha=0.6, linewidths=0)
+    traj = np.stack(est.sample(grid, n=min(int(n_paths), est.paths_.shape[1]), seed=seed))
+    fig, ax = new_axes(ax, (5, 4))
+    _scatter(ax, x[:, i], x[:, j], adata.obs[colour_key], colour_key)
     ax.plot(traj[:, :, i], traj[:, :, j], color="k", lw=0.6, alpha=0.5)
-    ax.figure.colorbar(sc, ax=ax, label=prm["time_key"])
-    ax.set_xlabel(f"{rep}[{i}]")
-    ax.set_ylabel(f"{rep}[{j}]")
-    ax.set_title(f"Schrödinger bridge ({res['family']} reference)")
-    return ax
+    ax.set_xlabel(f"{spec.use_rep}[{i}]")
+    ax.set_ylabel(f"{spec.use_rep}[{j}]")
+    ax.set_title(f"Schrödinger bridge ({est.reference_.family} reference)")
+    return finish(fig, ax, show=show, save=save, return_fig=return_fig)
 
 
-def bridge_parameters(adata: AnnData, *, key: str = DEFAULT_KEY, truth: dict[str, float] | None = None) -> Figure:
+def bridge_parameters(
+    adata: AnnData,
+    *,
+    key: str = DEFAULT_KEY,
+    truth: dict[str, float] | None = None,
+    show: bool | None = None,
+    save: str | os.PathLike | None = None,
+    return_fig: bool = False,
+) -> Figure | list[Axes] | None:
     """Each scalar reference parameter θ against the refinement round (with ``truth`` as dashed lines if given).
+
+    Reads the stored results only (no data, no refit).
 
     Parameters
     ----------
@@ -85,15 +134,16 @@ def bridge_parameters(adata: AnnData, *, key: str = DEFAULT_KEY, truth: dict[str
         Its ``key_added``.
     truth
         Known generating values, drawn for comparison.
+    show, save, return_fig
+        As in :func:`schrodinger_bridge`.
 
     Returns
     -------
-    matplotlib.figure.Figure
-        One panel per scalar parameter.
+    Figure, list of Axes or None
+        The figure if ``return_fig``; one Axes per parameter when the figure is not shown; else ``None``.
     """
-    if key not in adata.uns:
-        raise ValueError(f"adata.uns has no fitted bridge under {key!r}; run dynfer.tl.schrodinger_bridge first")
-    theta = {k: np.asarray(v) for k, v in adata.uns[key]["theta"].items() if np.asarray(v).ndim == 1}
+    entry = stored_entry(adata, key, face=FACE)
+    theta = {k: np.asarray(v) for k, v in entry["results"]["theta"].items() if np.asarray(v).ndim == 1}
     if not theta:
         raise ValueError("this reference has no scalar parameters to plot (e.g. brownian or network drifts)")
     fig, axes = plt.subplots(1, len(theta), figsize=(2.6 * len(theta), 2.6), squeeze=False)
@@ -104,4 +154,4 @@ def bridge_parameters(adata: AnnData, *, key: str = DEFAULT_KEY, truth: dict[str
         ax.set_title(name)
         ax.set_xlabel("round")
     fig.tight_layout()
-    return fig
+    return finish(fig, list(axes[0]), show=show, save=save, return_fig=return_fig)

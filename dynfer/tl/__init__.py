@@ -1,9 +1,12 @@
 """Tools on AnnData, scanpy style: thin faces over the array-level estimators.
 
 * :func:`schrodinger_bridge` — multi-marginal Schrödinger bridge with iterative reference refinement;
-* :func:`interpolate` — particles of a fitted bridge at any time.
+* :func:`interpolate` — particles of a fitted bridge at any time;
+* :func:`load_estimator` / :func:`store_estimator` — the fitted estimator stored in ``uns[key]`` (every face stores
+  its model this way and loads it back, never refitting); :class:`InputsChangedError` when the data changed since.
 """
 
 from dynfer.tl._schrodinger_bridge import interpolate, schrodinger_bridge
+from dynfer.tl._store import InputsChangedError, load_estimator, store_estimator
 
-__all__ = ["interpolate", "schrodinger_bridge"]
+__all__ = ["InputsChangedError", "interpolate", "load_estimator", "schrodinger_bridge", "store_estimator"]

@@ -20,21 +20,21 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from dynfer._settings import settings
 from dynfer._validation import as_tensor, check_positive, make_generator, progress
+from dynfer.estimators._base import Estimator, resolve_seed
 from dynfer.estimators.bridges.drift_fit import euler_residual_loss, fit_reference
 from dynfer.estimators.bridges.initialisation import INIT_METHODS, initialise_reference
 from dynfer.estimators.bridges.references import ReferenceDrift, as_reference, make_reference
 from dynfer.estimators.bridges.stitching import stitch
 
-__all__ = ["SchrodingerBridge"]
+__all__ = ["SchrodingerBridge", "auto_sigma"]
 
 P_STEPS = ("coupling", "ipf")
 
@@ -65,7 +65,35 @@ def _flat_params(module: nn.Module) -> torch.Tensor:
     return torch.cat(params).double() if params else torch.zeros(0, dtype=torch.float64)
 
 
-class SchrodingerBridge:
+def _check_int(value: Any, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_options(value: Any, name: str, allowed: Sequence[str] | None = None) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{name} must be a dict of options or None, got {type(value).__name__}")
+    if allowed is not None:
+        unknown = set(value) - set(allowed)
+        if unknown:
+            raise ValueError(f"{name} accepts {sorted(allowed)}, got unknown keys {sorted(unknown)}")
+    return dict(value)
+
+
+def auto_sigma(snapshots: Sequence[torch.Tensor]) -> float:
+    r"""The data-scaled default noise level: a tenth of the mean per-feature standard deviation of all snapshots.
+
+    :math:`\sigma_0 = 0.1 \cdot \frac1d \sum_j \mathrm{sd}_j` over the pooled particles (0.1 if that is zero).
+    """
+    pooled = torch.cat([x.double() for x in snapshots])
+    value = 0.1 * float(pooled.std(dim=0, correction=0).mean())
+    return value if value > 0 and math.isfinite(value) else 0.1
+
+
+class SchrodingerBridge(Estimator):
     r"""Multi-marginal Schrödinger bridge with iterative reference refinement (array-level estimator).
 
     Parameters
@@ -75,7 +103,9 @@ class SchrodingerBridge:
         ``"hooke"``, ``"mlp_potential"``, ``"mlp"``, a :class:`ReferenceDrift`, or any ``torch.nn.Module`` drift
         ``f(x) -> (n, d)``.
     sigma
-        Reference noise level :math:`\sigma` (fixed unless ``fit_sigma``).
+        Reference noise level :math:`\sigma`, or ``"auto"`` (default): a tenth of the mean per-feature standard
+        deviation of the pooled snapshots (:func:`auto_sigma`), resolved in :meth:`fit` and recorded as
+        ``sigma_init_``.
     n_iter
         Maximum number of refinement rounds (P-step + θ-step).
     p_step
@@ -88,7 +118,8 @@ class SchrodingerBridge:
     reg
         Entropic regularisation of the coupling in units of the transition cost (1 is the Schrödinger temperature).
     fit_sigma
-        Re-estimate :math:`\sigma` from the residuals at every θ-step.
+        Re-estimate :math:`\sigma` from the residuals at every θ-step; ``"auto"`` (default) does so exactly when
+        ``sigma="auto"``.
     tol
         Stop when the relative change of :math:`\theta` between rounds is below ``tol``.
     fit_method
@@ -98,9 +129,13 @@ class SchrodingerBridge:
     ipf_kwargs
         Options of :func:`~dynfer.estimators.bridges.ipf.ipf_bridge` when ``p_step="ipf"``.
     seed
-        Seed of every random draw.
+        Seed of every random draw of the fit: ``None`` means ``settings.seed`` (fresh entropy when that is ``None``),
+        an ``int`` or a :class:`torch.Generator` is accepted; the resolved seed is recorded as ``seed_`` (round
+        :math:`r` of the refinement draws with ``seed_ + r``).
     device
-        Torch device (default ``settings.device``).
+        Torch device (``None``: ``settings.device``); never stored.
+    dtype
+        Floating dtype of the computation (``None``: ``settings.dtype``); recorded as ``dtype_`` and stored.
     init
         Initial θ (:mod:`~dynfer.estimators.bridges.initialisation`): ``"paper"`` keeps the family's defaults /
         ``reference_kwargs`` (the paper's protocol); ``"displacement"`` fits :math:`f_\theta` at the midpoints of
@@ -132,6 +167,14 @@ class SchrodingerBridge:
         The refined reference drift.
     sigma_ : float
         The (possibly refitted) noise level.
+    sigma_init_ : float
+        The resolved initial noise level (``sigma``, or its ``"auto"`` value).
+    seed_ : int
+        The resolved seed.
+    dtype_ : torch.dtype
+        The resolved dtype.
+    init_report_ : InitReport or None
+        What the initialisation did (``None`` for ``init="paper"``).
     history_ : list of dict
         One entry per round: ``theta`` (dict of arrays), ``loss_before``/``loss_after`` (Euler residual loss of the
         round's bridge paths under the old and new θ), ``sigma``, ``theta_change``.
@@ -146,101 +189,127 @@ class SchrodingerBridge:
     >>> from dynfer.estimators.bridges import SchrodingerBridge
     >>> xs = [torch.randn(50, 2) + t for t in range(4)]
     >>> sb = SchrodingerBridge("linear", sigma=0.3, n_iter=2, seed=0).fit(xs, [0.0, 1.0, 2.0, 3.0])
-    >>> tuple(sb.sample([0.5, 2.5], n=20)[0].shape)
+    >>> tuple(sb.sample([0.5, 2.5], n=20, seed=0)[0].shape)
     (20, 2)
     """
+
+    fitted_attributes = ("reference_", "sigma_", "sigma_init_", "history_", "paths_", "grid_", "times_", "seed_",
+                         "dtype_")
+    face = "dynfer.tl.schrodinger_bridge"
 
     def __init__(
         self,
         reference: str | nn.Module = "brownian",
         *,
-        sigma: float = 0.1,
+        sigma: float | str = "auto",
         n_iter: int = 10,
         p_step: str = "coupling",
         steps_per_unit: float = 20.0,
         min_steps: int = 4,
         reg: float = 1.0,
-        fit_sigma: bool = False,
+        fit_sigma: bool | str = "auto",
         tol: float = 1e-3,
         fit_method: str = "auto",
         reference_kwargs: dict[str, Any] | None = None,
         ipf_kwargs: dict[str, Any] | None = None,
-        seed: int = 0,
+        seed: int | torch.Generator | None = None,
         device: str | torch.device | None = None,
+        dtype: torch.dtype | str | None = None,
         init: str = "paper",
         n_restarts: int = 0,
         init_kwargs: dict[str, Any] | None = None,
         sigma_anneal: float = 1.0,
         coupling_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        if init not in INIT_METHODS:
-            raise ValueError(f"init must be one of {INIT_METHODS}, got {init!r}")
-        if isinstance(n_restarts, bool) or int(n_restarts) != n_restarts or n_restarts < 0:
-            raise ValueError(f"n_restarts must be a non-negative integer, got {n_restarts!r}")
-        if not (isinstance(sigma_anneal, (int, float)) and math.isfinite(sigma_anneal) and sigma_anneal >= 1):
-            raise ValueError(f"sigma_anneal must be a finite number >= 1, got {sigma_anneal!r}")
-        if p_step not in P_STEPS:
-            raise ValueError(f"p_step must be one of {P_STEPS}, got {p_step!r}")
-        if int(n_iter) != n_iter or n_iter < 1:
-            raise ValueError(f"n_iter must be a positive integer, got {n_iter!r}")
-        if int(min_steps) != min_steps or min_steps < 1:
-            raise ValueError(f"min_steps must be a positive integer, got {min_steps!r}")
         self.reference = reference
-        self.sigma = check_positive(sigma, "sigma")
-        self.n_iter = int(n_iter)
+        self.sigma = sigma
+        self.n_iter = n_iter
         self.p_step = p_step
-        self.steps_per_unit = check_positive(steps_per_unit, "steps_per_unit")
-        self.min_steps = int(min_steps)
-        self.reg = check_positive(reg, "reg")
-        self.fit_sigma = bool(fit_sigma)
-        self.tol = check_positive(tol, "tol", allow_zero=True)
+        self.steps_per_unit = steps_per_unit
+        self.min_steps = min_steps
+        self.reg = reg
+        self.fit_sigma = fit_sigma
+        self.tol = tol
         self.fit_method = fit_method
-        self.reference_kwargs = dict(reference_kwargs or {})
-        self.ipf_kwargs = dict(ipf_kwargs or {})
-        self.seed = int(seed)
+        self.reference_kwargs = reference_kwargs
+        self.ipf_kwargs = ipf_kwargs
+        self.seed = seed
         self.device = device
+        self.dtype = dtype
         self.init = init
-        self.n_restarts = int(n_restarts)
-        self.init_kwargs = dict(init_kwargs or {})
-        self.sigma_anneal = float(sigma_anneal)
-        allowed = {"max_iter", "tol", "ot_method", "n_flow"}
-        unknown = set(coupling_kwargs or {}) - allowed
-        if unknown:
-            raise ValueError(f"coupling_kwargs accepts {sorted(allowed)}, got unknown keys {sorted(unknown)}")
-        self.coupling_kwargs = dict(coupling_kwargs or {})
+        self.n_restarts = n_restarts
+        self.init_kwargs = init_kwargs
+        self.sigma_anneal = sigma_anneal
+        self.coupling_kwargs = coupling_kwargs
+
+    # ------------------------------------------------------------------ validation (at fit time)
+    def _validated(self) -> dict[str, Any]:
+        """The parameters checked and normalised (``sigma`` may still be ``"auto"``); raises ``ValueError``."""
+        if self.init not in INIT_METHODS:
+            raise ValueError(f"init must be one of {INIT_METHODS}, got {self.init!r}")
+        if self.p_step not in P_STEPS:
+            raise ValueError(f"p_step must be one of {P_STEPS}, got {self.p_step!r}")
+        sa = self.sigma_anneal
+        if isinstance(sa, bool) or not (isinstance(sa, (int, float)) and math.isfinite(sa) and sa >= 1):
+            raise ValueError(f"sigma_anneal must be a finite number >= 1, got {sa!r}")
+        if not (isinstance(self.reference, (str, nn.Module))):
+            raise ValueError(f"reference must be a family name or a torch.nn.Module, got {type(self.reference)}")
+        sigma = self.sigma if isinstance(self.sigma, str) and self.sigma == "auto" else check_positive(
+            self.sigma, "sigma")
+        if self.fit_sigma == "auto":
+            fit_sigma = sigma == "auto"
+        elif isinstance(self.fit_sigma, (bool, np.bool_)):
+            fit_sigma = bool(self.fit_sigma)
+        else:
+            raise ValueError(f"fit_sigma must be True, False or 'auto', got {self.fit_sigma!r}")
+        return {
+            "sigma": sigma,
+            "fit_sigma": fit_sigma,
+            "n_iter": _check_int(self.n_iter, "n_iter", 1),
+            "min_steps": _check_int(self.min_steps, "min_steps", 1),
+            "n_restarts": _check_int(self.n_restarts, "n_restarts", 0),
+            "steps_per_unit": check_positive(self.steps_per_unit, "steps_per_unit"),
+            "reg": check_positive(self.reg, "reg"),
+            "tol": check_positive(self.tol, "tol", allow_zero=True),
+            "sigma_anneal": float(sa),
+            "reference_kwargs": _check_options(self.reference_kwargs, "reference_kwargs"),
+            "ipf_kwargs": _check_options(self.ipf_kwargs, "ipf_kwargs"),
+            "init_kwargs": _check_options(self.init_kwargs, "init_kwargs"),
+            "coupling_kwargs": _check_options(self.coupling_kwargs, "coupling_kwargs",
+                                              ("max_iter", "tol", "ot_method", "n_flow")),
+        }
 
     # ------------------------------------------------------------------ helpers
-    def _make_reference(self, dim: int, device: torch.device) -> ReferenceDrift:
+    def _make_reference(self, dim: int, device: torch.device, dtype: torch.dtype, seed: int) -> ReferenceDrift:
         if isinstance(self.reference, ReferenceDrift):
             ref = copy.deepcopy(self.reference)
         elif isinstance(self.reference, nn.Module):
             ref = as_reference(copy.deepcopy(self.reference), dim)
-        elif isinstance(self.reference, str):
+        else:
             # a network family draws its initial weights: from the estimator's seed, not the global RNG
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(self.seed)
-                ref = make_reference(self.reference, dim, **self.reference_kwargs)
-        else:
-            raise ValueError(f"reference must be a family name or a torch.nn.Module, got {type(self.reference)}")
-        return ref.to(device=device, dtype=settings.dtype)
+                torch.manual_seed(seed)
+                ref = make_reference(self.reference, dim, **_check_options(self.reference_kwargs, "reference_kwargs"))
+        return ref.to(device=device, dtype=dtype)
 
-    def _n_steps(self, times: torch.Tensor) -> list[int]:
+    def _n_steps(self, times: torch.Tensor, opts: dict[str, Any]) -> list[int]:
         gaps = torch.diff(times).tolist()
-        return [max(self.min_steps, math.ceil(g * self.steps_per_unit - 1e-9)) for g in gaps]
+        return [max(opts["min_steps"], math.ceil(g * opts["steps_per_unit"] - 1e-9)) for g in gaps]
 
     def _drift(self, ref: ReferenceDrift) -> ReferenceDrift | None:
         return None if ref.family == "brownian" else ref
 
-    def _p_step(self, ref: ReferenceDrift, xs: list[torch.Tensor], times: torch.Tensor, sigma: float, seed: int):
-        n_steps = self._n_steps(times)
+    def _p_step(self, ref: ReferenceDrift, xs: list[torch.Tensor], times: torch.Tensor, sigma: float, seed: int,
+                opts: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        n_steps = self._n_steps(times, opts)
         if self.p_step == "coupling":
             # RK4 steps of the moment ODEs: as fine as the bridge grid, so stiff refitted drifts stay stable;
             # if they still diverge, once more with four times as many
             n_rk4 = max(4, max(n_steps))
             for attempt in (n_rk4, 4 * n_rk4):
                 try:
-                    out = stitch(xs, times, self._drift(ref), sigma, n_steps=n_steps, reg=self.reg, seed=seed,
-                                 n_rk4=attempt, **self.coupling_kwargs)
+                    out = stitch(xs, times, self._drift(ref), sigma, n_steps=n_steps, reg=opts["reg"], seed=seed,
+                                 n_rk4=attempt, **opts["coupling_kwargs"])
                     return out.paths, out.grid
                 except (FloatingPointError, ValueError) as err:
                     # non-finite moments, or a covariance that lost positive definiteness: both are RK4 failures
@@ -257,7 +326,7 @@ class SchrodingerBridge:
         for k in range(len(xs) - 1):
             res = ipf_bridge(x if k == 0 else xs[k], xs[k + 1], float(times[k]), float(times[k + 1]),
                              self._drift(ref), sigma, n_steps=n_steps[k],
-                             seed=int(torch.randint(0, 2**31 - 1, (1,), generator=gen)), **self.ipf_kwargs)
+                             seed=int(torch.randint(0, 2**31 - 1, (1,), generator=gen)), **opts["ipf_kwargs"])
             seg = res.sample_forward(x, n_steps=n_steps[k], seed=int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
             pieces.append(seg[1:].to(x.dtype))
             grids.append(torch.linspace(float(times[k]), float(times[k + 1]), n_steps[k] + 1,
@@ -269,33 +338,38 @@ class SchrodingerBridge:
     def fit(self, snapshots: Sequence[Any], times: Sequence[float], *, refine: bool = True) -> SchrodingerBridge:
         r"""Fit the bridge and refine the reference on snapshots ``(n_k, d)`` observed at ``times``.
 
-        With ``refine=False`` the reference is kept as given (no θ-step): only the bridge under it is computed,
-        e.g. to rebuild a fitted model from its saved reference.
+        With ``refine=False`` the reference is kept as given (no θ-step): only the bridge under it is computed.
 
         Returns
         -------
         SchrodingerBridge
-            ``self``, with ``reference_``, ``sigma_``, ``history_``, ``paths_``, ``grid_`` and ``times_`` set.
+            ``self``, with the attributes listed in the class docstring set.
         """
-        dev = settings.resolve_device(self.device)
+        opts = self._validated()
+        dev = self._resolve_device()
+        dtype = self._resolve_dtype()
+        seed = self._resolve_seed()
         xs, t = _check_snapshots(snapshots, times)
-        xs = [x.to(device=dev, dtype=settings.dtype) for x in xs]
+        xs = [x.to(device=dev, dtype=dtype) for x in xs]
         t = t.to(dev)
-        ref = self._make_reference(xs[0].shape[1], dev)
-        sigma = self.sigma
+        ref = self._make_reference(xs[0].shape[1], dev, dtype, seed)
+        sigma = auto_sigma(xs) if opts["sigma"] == "auto" else opts["sigma"]
+        self.sigma_init_ = float(sigma)
+        fit_sigma = opts["fit_sigma"]
         history: list[dict[str, Any]] = []
-        n_rounds = 0 if not refine else 1 if ref.family == "brownian" else self.n_iter
+        n_rounds = 0 if not refine else 1 if ref.family == "brownian" else opts["n_iter"]
         self.init_report_ = None
         if refine and self.init != "paper" and any(p.requires_grad for p in ref.parameters()):
-            self.init_report_ = initialise_reference(ref, xs, t, method=self.init, n_restarts=self.n_restarts,
-                                                     seed=self.seed, **self.init_kwargs)
+            self.init_report_ = initialise_reference(ref, xs, t, method=self.init, n_restarts=opts["n_restarts"],
+                                                     seed=seed, **opts["init_kwargs"])
         previous_state = None
         final = None
+        anneal = opts["sigma_anneal"]
         for r in progress(range(n_rounds), desc="SB refinement"):
-            a = self.sigma_anneal ** (1 - r / (n_rounds - 1)) if n_rounds > 1 else 1.0
+            a = anneal ** (1 - r / (n_rounds - 1)) if n_rounds > 1 else 1.0
             round_sigma = sigma * a
             try:
-                paths, grid = self._p_step(ref, xs, t, round_sigma, self.seed + r)
+                paths, grid = self._p_step(ref, xs, t, round_sigma, seed + r, opts)
             except FloatingPointError as err:
                 if previous_state is None:
                     raise
@@ -316,8 +390,8 @@ class SchrodingerBridge:
                     final = (paths, grid)
                 break
             report = fit_reference(ref, paths, grid, sigma=round_sigma, method=self.fit_method,
-                                   fit_sigma=self.fit_sigma, seed=self.seed + r)
-            if self.fit_sigma:
+                                   fit_sigma=fit_sigma, seed=seed + r)
+            if fit_sigma:
                 sigma = float(report.sigma) / a
             after = _flat_params(ref)
             change = float((after - before).norm() / before.norm().clamp_min(1e-12))
@@ -326,45 +400,138 @@ class SchrodingerBridge:
             if not math.isfinite(report.loss_after):
                 raise FloatingPointError(f"the θ-step diverged in round {r} (non-finite loss); try a smaller sigma "
                                          "step size, another initial θ, or float64 (settings.dtype)")
-            if change < self.tol and a == 1.0:
+            if change < opts["tol"] and a == 1.0:
                 break
         self.reference_ = ref
-        self.sigma_ = sigma
+        self.sigma_ = float(sigma)
         self.history_ = history
-        self.snapshots_ = xs
         self.times_ = t.cpu().numpy()
-        self.paths_, self.grid_ = final if final is not None else self._p_step(ref, xs, t, sigma, self.seed + 10_007)
+        self.paths_, self.grid_ = final if final is not None else self._p_step(ref, xs, t, sigma, seed + 10_007,
+                                                                               opts)
         return self
 
-    # ------------------------------------------------------------------ use
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "paths_"):
-            raise ValueError("this SchrodingerBridge is not fitted yet; call fit(snapshots, times) first")
+    # ------------------------------------------------------------------ state
+    def _get_state(self) -> dict[str, Any]:
+        names = sorted(self.history_[0]["theta"]) if self.history_ else []
+        hist = self.history_
 
+        def column(key: str, dtype: Any = np.float64) -> np.ndarray:
+            return np.array([h.get(key, False if dtype is bool else math.nan) for h in hist], dtype=dtype)
+
+        state: dict[str, Any] = {
+            "dim": int(self.paths_.shape[-1]),
+            "reference": dict(self.reference_.state_dict()),
+            "sigma": self.sigma_,
+            "sigma_init": self.sigma_init_,
+            "seed": self.seed_,
+            "dtype": str(self.dtype_).removeprefix("torch."),
+            "times": self.times_,
+            "paths": self.paths_,
+            "grid": self.grid_,
+            "history": {
+                "theta": {n: np.stack([np.asarray(h["theta"][n], dtype=np.float64) for h in hist]) for n in names},
+                "loss_before": column("loss_before"),
+                "loss_after": column("loss_after"),
+                "sigma": column("sigma"),
+                "theta_change": column("theta_change"),
+                "p_step_failed": column("p_step_failed", bool),
+            },
+        }
+        if self.init_report_ is not None:
+            state["init_report"] = {"method": self.init_report_.method, "loss": float(self.init_report_.loss),
+                                    "theta": {k: np.asarray(v, dtype=np.float64)
+                                              for k, v in self.init_report_.theta.items()}}
+        return state
+
+    def _set_state(self, state: Mapping[str, Any]) -> None:
+        from dynfer.estimators.bridges.initialisation import InitReport
+
+        dev = self._resolve_device()
+        self.dtype_ = getattr(torch, str(state["dtype"]))
+        self.seed_ = int(state["seed"])
+        ref = self._make_reference(int(state["dim"]), dev, self.dtype_, self.seed_)
+        try:
+            ref.load_state_dict({k: torch.as_tensor(v) for k, v in state["reference"].items()})
+        except RuntimeError as err:
+            raise ValueError(f"the saved reference state does not fit the {ref.family!r} reference rebuilt from the "
+                             f"parameters: {err}") from None
+        self.reference_ = ref
+        self.sigma_ = float(state["sigma"])
+        self.sigma_init_ = float(state["sigma_init"])
+        self.times_ = np.asarray(state["times"], dtype=np.float64)
+        self.paths_ = torch.as_tensor(state["paths"]).to(device=dev, dtype=self.dtype_)
+        self.grid_ = torch.as_tensor(state["grid"]).to(device=dev, dtype=torch.float64)
+        h = state["history"]
+        n_rounds = len(h["loss_before"])
+        theta = {k: np.asarray(v) for k, v in h["theta"].items()}
+        self.history_ = []
+        for r in range(n_rounds):
+            entry = {"round": r, "theta": {k: v[r] for k, v in theta.items()},
+                     "loss_before": float(h["loss_before"][r]), "loss_after": float(h["loss_after"][r]),
+                     "sigma": float(h["sigma"][r]), "theta_change": float(h["theta_change"][r])}
+            if bool(h["p_step_failed"][r]):
+                entry["p_step_failed"] = True
+            self.history_.append(entry)
+        init = state.get("init_report")
+        self.init_report_ = None if init is None else InitReport(
+            str(init["method"]), float(init["loss"]), {k: np.asarray(v) for k, v in init["theta"].items()})
+
+    def results(self) -> dict[str, Any]:
+        """A readable summary of the fit: θ per round (stacked), losses, σ, the fitted times and the family.
+
+        Returns
+        -------
+        dict
+            Plain data (numpy arrays, numbers, strings), as the AnnData face stores it in ``uns[key]["results"]``.
+        """
+        self._check_fitted("results")
+        hist = self._get_state()["history"]
+        return {"family": self.reference_.family, "times": np.asarray(self.times_), "n_rounds": len(self.history_),
+                "theta": hist["theta"], "loss_before": hist["loss_before"], "loss_after": hist["loss_after"],
+                "sigma": float(self.sigma_), "sigma_init": float(self.sigma_init_), "seed": int(self.seed_)}
+
+    # ------------------------------------------------------------------ use
     def trajectories(self, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Bridge paths under the final reference: the grid ``(T,)`` and ``n`` paths ``(T, n, d)`` (all if None)."""
-        self._check_fitted()
+        self._check_fitted("trajectories")
         paths = self.paths_ if n is None else self.paths_[:, : int(n)]
         return self.grid_.cpu().numpy(), paths.detach().cpu().numpy()
 
-    def sample(self, times: Sequence[float], n: int | None = None, *, seed: int | None = None) -> list[np.ndarray]:
+    def sample(
+        self, times: Sequence[float] | float, n: int | None = None, *, seed: int | torch.Generator | None = None
+    ) -> list[np.ndarray]:
         r"""Particles of the bridge at any ``times`` in the observed span, one ``(n, d)`` array per time.
 
         A time between two grid points :math:`g_a < t < g_b` is drawn from the Brownian bridge of the path between
         them, :math:`\mathcal N\big(x_a + w(x_b - x_a),\ \sigma^2 (t - g_a)(1 - w)\big)` with
         :math:`w = (t - g_a)/(g_b - g_a)` (exact for the Brownian reference, a fine-grid approximation otherwise).
+        The cost is :math:`O(n\,d)` per time: no refit.
+
+        Parameters
+        ----------
+        times
+            Times (or one time) in ``[times_[0], times_[-1]]``.
+        n
+            Particles per time (default: every bridge path).
+        seed
+            Seed of the draws (``None``: ``settings.seed``, fresh entropy when that is ``None``).
         """
-        self._check_fitted()
-        tq = np.asarray(times, dtype=np.float64).reshape(-1)
+        self._check_fitted("sample")
+        try:
+            tq = np.asarray(times, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise ValueError(f"times must be a number or a sequence of numbers, got {times!r}") from None
+        if tq.size == 0:
+            raise ValueError("times is empty; give at least one time in the fitted span")
         grid = self.grid_.cpu().numpy()
         if not np.isfinite(tq).all() or tq.min() < grid[0] - 1e-12 or tq.max() > grid[-1] + 1e-12:
             raise ValueError(f"times must lie in the fitted span [{grid[0]}, {grid[-1]}], got {tq.tolist()}")
         paths = self.paths_.detach()
         n_all = paths.shape[1]
-        take = n_all if n is None else int(n)
-        if not 0 < take <= n_all:
+        take = n_all if n is None else _check_int(n, "n", 1)
+        if take > n_all:
             raise ValueError(f"n must be between 1 and the number of bridge paths ({n_all}), got {n}")
-        gen = make_generator(self.seed + 1 if seed is None else seed, paths.device)
+        gen = make_generator(seed if isinstance(seed, torch.Generator) else resolve_seed(seed), paths.device)
         out = []
         for tt in tq:
             b = int(np.clip(np.searchsorted(grid, tt, side="left"), 1, len(grid) - 1))

@@ -1,4 +1,4 @@
-"""Workflows: one script each under ``workflows/``, discovered, listed and run by ``dynfer list`` / ``dynfer run``.
+"""The workflow runner: scripts under ``workflows/``, discovered, listed and run by ``dynfer list`` / ``dynfer run``.
 
 A workflow script ``workflows/<name>.py`` defines, at module level,
 
@@ -23,7 +23,7 @@ the workflow itself to ``environment.json``: its name, ``quick`` flag, datasets 
 
 Examples
 --------
->>> from dynfer.workflows import list_workflows
+>>> from dynfer.workflows.runner import list_workflows
 >>> "quickstart" in [w.name for w in list_workflows()]
 True
 """
@@ -42,7 +42,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from dynfer._files import sha256_file
+from dynfer._files import check_out_dir, sha256_file
 from dynfer._settings import settings
 
 __all__ = [
@@ -57,8 +57,8 @@ __all__ = [
     "run_workflow",
 ]
 
-_SOURCE_WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
-_PACKAGED_WORKFLOWS = Path(__file__).resolve().parent / "_workflows"
+_SOURCE_WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
+_PACKAGED_WORKFLOWS = Path(__file__).resolve().parents[1] / "_workflows"
 #: Folder of the workflow scripts: ``<repo>/workflows`` in a source tree, else ``dynfer/_workflows`` (wheel copy).
 WORKFLOWS_DIR = _SOURCE_WORKFLOWS if _SOURCE_WORKFLOWS.is_dir() else _PACKAGED_WORKFLOWS
 
@@ -272,15 +272,6 @@ def _missing_message(workflow: str, dataset: str, detail: str = "") -> str:
     )
 
 
-def _check_out_dir(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise WorkflowError(f"out_dir {str(out)!r} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise WorkflowError(
-            f"out_dir {str(out)!r} exists and is not empty; choose another or pass overwrite=True (--overwrite)"
-        )
-
-
 def _move_into(src: Path, dst: Path) -> None:
     """Move the finished report from ``src`` into ``dst`` (replacing files of the same name only)."""
     dst.mkdir(parents=True, exist_ok=True)  # created here, with the usual permissions, only once the run succeeded
@@ -363,10 +354,16 @@ def run_workflow(
     except RuntimeError:  # torch does not know the name
         raise WorkflowError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:i', got {device!r}") from None
     out = Path(out_dir)
-    _check_out_dir(out, overwrite)
+    try:
+        check_out_dir(out, overwrite)
+    except ValueError as err:
+        raise WorkflowError(str(err)) from None
     for dataset in workflow.datasets:
         if dataset_status(dataset) == "missing":
             raise MissingDatasetError(_missing_message(workflow.name, dataset))
+    import matplotlib
+
+    matplotlib.use("Agg")  # reports render off screen; only the runner chooses the backend, never library code
     module = workflow.load()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))

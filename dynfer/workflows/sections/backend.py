@@ -1,26 +1,19 @@
-"""Built-in demo of the process backend: four small experiments checked against closed forms, and a report.
+"""Backend checks: four small experiments with the process backend, each against an independent answer.
 
-Each experiment simulates with the backend and compares with an answer computed independently (a closed form or a
-linear-algebra solve). ``dynfer demo`` runs them and writes a report folder (HTML, metrics JSON, environment JSON).
+Ornstein–Uhlenbeck variance against the exact law, the flashing ratchet's occupation and mean first-passage time
+against linear algebra, the self-repellent walk's error against its CLT covariance, and empirical W2 against the
+Bures formula. ``backend_demo`` runs these alone; ``quickstart`` runs them after the estimators.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import networkx as nx
 import numpy as np
 import torch
 
-from dynfer._settings import settings
 from dynfer.processes import (
     OrnsteinUhlenbeck,
     SelfRepellentWalk,
@@ -28,12 +21,15 @@ from dynfer.processes import (
     flashing_ratchet,
     wasserstein,
 )
-from dynfer.report import Report
+from dynfer.workflows.sections._registry import Context, section
 
-__all__ = ["run_demo"]
+__all__: list[str] = []
 
 
-def _ou_section(report: Report, seed: int, device: torch.device, quick: bool) -> dict[str, Any]:
+@section("ornstein_uhlenbeck", kind="backend", order=10)
+def ornstein_uhlenbeck_section(ctx: Context) -> dict:
+    """Backend check (ornstein uhlenbeck); see the module docstring."""
+    report, seed, device, quick = ctx.report, ctx.seed, ctx.device, ctx.quick
     n_paths = 2_000 if quick else 10_000
     ou = OrnsteinUhlenbeck(1.0, 0.125, dim=10).to(device)
     times = torch.linspace(0, 2, 21, device=device)
@@ -59,7 +55,10 @@ def _ou_section(report: Report, seed: int, device: torch.device, quick: bool) ->
     return {"n_paths": n_paths, "variance_t1_simulated": float(var_sim[10]), "variance_t1_exact": float(var_exact[10])}
 
 
-def _ratchet_section(report: Report, seed: int, device: torch.device, quick: bool) -> dict[str, Any]:
+@section("flashing_ratchet", kind="backend", order=20)
+def flashing_ratchet_section(ctx: Context) -> dict:
+    """Backend check (flashing ratchet); see the module docstring."""
+    report, seed, device, quick = ctx.report, ctx.seed, ctx.device, ctx.quick
     n_paths = 2_000 if quick else 10_000
     rm = flashing_ratchet(V=1.0, device=device)
     q = rm.Q.cpu().numpy()
@@ -96,7 +95,10 @@ def _ratchet_section(report: Report, seed: int, device: torch.device, quick: boo
     }
 
 
-def _srrw_section(report: Report, seed: int, device: torch.device, quick: bool) -> dict[str, Any]:
+@section("self_repellent_walk", kind="backend", order=30)
+def self_repellent_walk_section(ctx: Context) -> dict:
+    """Backend check (self repellent walk); see the module docstring."""
+    report, seed, device, quick = ctx.report, ctx.seed, ctx.device, ctx.quick
     graph = nx.karate_club_graph()
     n_tokens, n_steps = (200, 1_000) if quick else (500, 3_000)
     alphas = (0.0, 1.0, 5.0)
@@ -125,7 +127,10 @@ def _srrw_section(report: Report, seed: int, device: torch.device, quick: bool) 
             "theory_ratio": {str(a): theory[a] / theory[0.0] for a in alphas}}
 
 
-def _transport_section(report: Report, seed: int, device: torch.device, quick: bool) -> dict[str, Any]:
+@section("transport", kind="backend", order=40)
+def transport_section(ctx: Context) -> dict:
+    """Backend check (transport); see the module docstring."""
+    report, seed, device, quick = ctx.report, ctx.seed, ctx.device, ctx.quick
     n = 500 if quick else 1_500
     gen = torch.Generator(device="cpu").manual_seed(seed)
     x = torch.randn(n, 2, generator=gen, dtype=torch.float64)
@@ -139,58 +144,3 @@ def _transport_section(report: Report, seed: int, device: torch.device, quick: b
                     f"W2 = {exact:.4f}; the empirical W2 is biased upwards by sampling noise of order n^(-1/2).")
     report.add_table([{"empirical W2": w2, "Bures W2": exact}], caption="W2")
     return {"n_points": n, "w2_empirical": w2, "w2_exact": exact}
-
-
-SECTIONS: dict[str, Callable[[Report, int, torch.device, bool], dict[str, Any]]] = {
-    "ornstein_uhlenbeck": _ou_section,
-    "flashing_ratchet": _ratchet_section,
-    "self_repellent_walk": _srrw_section,
-    "transport": _transport_section,
-}
-
-
-def run_demo(
-    out_dir: str | Path,
-    *,
-    seed: int = 0,
-    device: str | None = None,
-    quick: bool = False,
-    overwrite: bool = False,
-) -> tuple[Path, dict[str, Any]]:
-    """Run the backend demo and write its report.
-
-    Parameters
-    ----------
-    out_dir
-        Report folder (created; refused if it exists and is not empty, unless ``overwrite``).
-    seed
-        Seed of every random draw: the same seed on the CPU reproduces ``metrics.json`` exactly.
-    device
-        Torch device (default ``settings.device``).
-    quick
-        Smaller sample sizes (a few seconds).
-    overwrite
-        Allow writing into a non-empty ``out_dir``.
-
-    Returns
-    -------
-    tuple
-        Path of ``report.html`` and the metrics dictionary.
-    """
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise ValueError(f"out_dir {str(out)!r} exists and is not empty; choose another or pass overwrite=True")
-    dev = settings.resolve_device(device)
-    report = Report(
-        title="dynfer: process backend demo",
-        summary="Small simulations with dynfer's batched backend, each compared with an answer computed "
-        "independently (closed form or linear algebra).",
-    )
-    metrics: dict[str, Any] = {"seed": seed, "quick": quick}
-    timings: dict[str, float] = {}
-    for name, section in SECTIONS.items():
-        start = time.perf_counter()
-        metrics[name] = section(report, seed, dev, quick)
-        timings[name] = time.perf_counter() - start
-    path = report.write(out, metrics=metrics, seed=seed, device=str(dev), timings=timings, overwrite=overwrite)
-    return path, metrics

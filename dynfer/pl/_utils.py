@@ -1,0 +1,63 @@
+"""One return convention for every plot, scanpy style: ``ax``, ``show``, ``save`` and ``return_fig``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import matplotlib
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+__all__ = ["finish", "new_axes"]
+
+
+def new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    """The figure and axes to draw into: ``ax`` and its figure, or a new figure when ``ax`` is None."""
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize)
+        return fig, ax
+    if not isinstance(ax, Axes):
+        raise ValueError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
+    return ax.figure, ax
+
+
+def _interactive_backend() -> bool:
+    backend = matplotlib.get_backend().lower()
+    return not (backend == "agg" or backend.endswith("_agg") or backend in ("pdf", "ps", "svg", "cairo", "template"))
+
+
+def finish(
+    fig: Figure, axes: Any, *, show: bool | None, save: str | os.PathLike | None, return_fig: bool
+) -> Figure | Any | None:
+    """Save and/or show a finished plot and return what scanpy's plots return.
+
+    Parameters
+    ----------
+    fig
+        The figure.
+    axes
+        The Axes (or list of Axes) drawn into.
+    show
+        Show the figure (``None``: when the matplotlib backend is interactive).
+    save
+        A file to write the figure to (the format follows the suffix), or ``None``.
+    return_fig
+        Return the figure.
+
+    Returns
+    -------
+    Figure, Axes or None
+        The figure if ``return_fig``; else the Axes when the figure is not shown; else ``None``.
+    """
+    if save is not None:
+        fig.savefig(save, bbox_inches="tight")
+    if show is None:
+        show = _interactive_backend()
+    if return_fig:
+        return fig
+    if show:
+        plt.show()
+        return None
+    return axes
