@@ -32,8 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import median_time, write_results
 
 from dynfer import settings
-from dynfer.processes.self_repellent import SelfRepellentWalk
-from dynfer.processes.walks import metropolis_hastings_matrix
+from dynfer.processes.walks import SelfRepellentWalk, metropolis_hastings_matrix
 
 GRAPHS = {
     "barabasi_albert(10000, 4, seed=0)": lambda: nx.barabasi_albert_graph(10000, 4, seed=0),

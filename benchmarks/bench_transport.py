@@ -35,8 +35,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import median_time, write_results
 
-from dynfer.processes.discrepancy import energy_distance, mmd
-from dynfer.processes.transport import OTConvergenceWarning, ot_plan, wasserstein
+from dynfer.processes.transport import OTConvergenceWarning, energy_distance, mmd, ot_plan, wasserstein
 
 
 def paired_times(f: Callable[[], Any], g: Callable[[], Any], repeats: int) -> tuple[float, float]:

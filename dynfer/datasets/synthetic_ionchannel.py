@@ -106,7 +106,7 @@ def ion_channel(
     *Single-Channel Recording*, 2nd ed., Sakmann & Neher (eds.), Plenum, 483-587.
     Gillespie, D. T. (1977). *J. Phys. Chem.* 81, 2340-2361.
     """
-    from dynfer.processes.rate_matrix import RateMatrix
+    from dynfer.processes.jumps import RateMatrix
 
     if isinstance(n_traces, bool) or not isinstance(n_traces, int | np.integer) or n_traces < 1:
         raise ValueError(f"n_traces must be a positive int, got {n_traces!r}")

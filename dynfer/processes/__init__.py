@@ -7,20 +7,36 @@ Nothing here knows about AnnData: inputs and outputs are tensors (or numpy array
 * Markov jump processes: :class:`RateMatrix`, batched Gillespie, likelihood of discrete observations;
 * random walks on graphs: simple, Metropolis–Hastings, non-backtracking and self-repellent walks;
 * optimal transport and sample discrepancies: OT plans and costs, Wasserstein distances, energy distance, MMD.
+
+One sub-package per idea, each re-exporting its public names: :mod:`dynfer.processes.sde`,
+:mod:`dynfer.processes.jumps`, :mod:`dynfer.processes.walks` and :mod:`dynfer.processes.transport`. Every name
+below is also importable from here.
 """
 
-from dynfer.processes.brownian_bridge import brownian_bridge, brownian_bridge_moments
-from dynfer.processes.discrepancy import energy_distance, mmd
 from dynfer.processes.jumps import RateMatrix, first_passage_times, flashing_ratchet, gillespie, jump_log_likelihood
-from dynfer.processes.models import DoubleWell, LotkaVolterra, Repressilator
-from dynfer.processes.nonbacktracking import NonBacktrackingWalk
-from dynfer.processes.ornstein_uhlenbeck import OrnsteinUhlenbeck
-from dynfer.processes.sde import SDE, ReversedSDE
-from dynfer.processes.self_repellent import SelfRepellentWalk
-from dynfer.processes.srrw_theory import srrw_asymptotic_covariance
-from dynfer.processes.transport import OTConvergenceWarning, cost_matrix, ot_cost, ot_plan, wasserstein
+from dynfer.processes.sde import (
+    SDE,
+    DoubleWell,
+    LotkaVolterra,
+    OrnsteinUhlenbeck,
+    Repressilator,
+    ReversedSDE,
+    brownian_bridge,
+    brownian_bridge_moments,
+)
+from dynfer.processes.transport import (
+    OTConvergenceWarning,
+    cost_matrix,
+    energy_distance,
+    mmd,
+    ot_cost,
+    ot_plan,
+    wasserstein,
+)
 from dynfer.processes.walks import (
     GraphAdjacency,
+    NonBacktrackingWalk,
+    SelfRepellentWalk,
     WalkResult,
     graph_adjacency,
     metropolis_hastings_matrix,
@@ -28,6 +44,7 @@ from dynfer.processes.walks import (
     padded_neighbour_table,
     simple_walk_matrix,
     simple_walk_stationary,
+    srrw_asymptotic_covariance,
     stationary_distribution,
 )
 

@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from dynfer.processes.self_repellent import SelfRepellentWalk
-from dynfer.processes.walks import metropolis_hastings_matrix, simple_walk_matrix
+from dynfer.processes.walks import SelfRepellentWalk, metropolis_hastings_matrix, simple_walk_matrix
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from dynfer.processes.self_repellent import SelfRepellentWalk
+from dynfer.processes.walks import SelfRepellentWalk
 
 
 @pytest.fixture(autouse=True)

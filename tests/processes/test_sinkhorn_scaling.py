@@ -9,8 +9,7 @@ import ot
 import pytest
 import torch
 
-from dynfer.processes.sinkhorn_scaling import sinkhorn_epsilon_scaling
-from dynfer.processes.transport import ot_plan
+from dynfer.processes.transport import ot_plan, sinkhorn_epsilon_scaling
 
 
 def _clouds(seed: int, n: int = 60, m: int = 45, d: int = 3) -> tuple[torch.Tensor, torch.Tensor]:

@@ -12,8 +12,16 @@ import scipy.stats
 import torch
 from scipy.spatial.distance import pdist
 
-from dynfer.processes.discrepancy import energy_distance, median_bandwidth, mmd
-from dynfer.processes.transport import OTConvergenceWarning, cost_matrix, ot_cost, ot_plan, wasserstein
+from dynfer.processes.transport import (
+    OTConvergenceWarning,
+    cost_matrix,
+    energy_distance,
+    median_bandwidth,
+    mmd,
+    ot_cost,
+    ot_plan,
+    wasserstein,
+)
 
 
 def _cloud(rng, n, d, shift=0.0):

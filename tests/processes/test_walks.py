@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from dynfer.processes.nonbacktracking import NonBacktrackingWalk
 from dynfer.processes.walks import (
+    NonBacktrackingWalk,
     graph_adjacency,
     metropolis_hastings_matrix,
     node_order,

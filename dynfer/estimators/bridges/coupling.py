@@ -47,7 +47,7 @@ from typing import Literal
 import torch
 
 from dynfer._validation import as_tensor, check_positive, make_generator
-from dynfer.processes.brownian_bridge import brownian_bridge
+from dynfer.processes.sde import brownian_bridge
 from dynfer.processes.transport import ot_plan
 
 __all__ = ["bridge_paths", "couple", "gaussian_transition", "sample_pairs", "transition_cost"]

@@ -44,9 +44,9 @@ import numpy as np
 import torch
 
 from dynfer._validation import as_tensor, check_times
-from dynfer.estimators.bridges.references import ReferenceDrift
+from dynfer.estimators.bridges.reference_base import ReferenceDrift
 
-__all__ = ["METHODS", "FitReport", "euler_residual_loss", "fit_reference"]
+__all__ = ["METHODS", "FitReport", "euler_residual_loss", "fit_lbfgs", "fit_reference", "solve_lstsq"]
 
 METHODS = ("auto", "lstsq", "lbfgs", "adam")
 _LBFGS_MAX_PARAMS = 64
@@ -152,8 +152,27 @@ def euler_residual_loss(reference: ReferenceDrift, paths: Any, times: Any) -> to
     return _loss(reference, x, v, w, n)
 
 
-def _solve_lstsq(reference: ReferenceDrift, x: torch.Tensor, v: torch.Tensor, w: torch.Tensor, ridge: float) -> None:
-    r"""Exact weighted least squares :math:`\min_\theta \sum_s w_s |v_s - \Phi(x_s)\theta|^2` (NNLS if constrained)."""
+def solve_lstsq(reference: ReferenceDrift, x: torch.Tensor, v: torch.Tensor, w: torch.Tensor, ridge: float) -> None:
+    r"""Exact weighted least squares :math:`\min_\theta \sum_s w_s |v_s - \Phi(x_s)\theta|^2`, in place.
+
+    For a family linear in its parameters (``reference.linear_in_theta``), :math:`f_\theta(x) = \Phi(x)\,\theta`.
+    The normal equations are solved in float64 with a relative ridge :math:`\lambda = \text{ridge} \cdot
+    \operatorname{tr}(G) / p`; families with ``nonnegative`` parameters get the non-negative least-squares solution
+    (Lawson & Hanson 1974) instead.
+
+    Parameters
+    ----------
+    reference
+        The reference drift, linear in :math:`\theta`; its parameters are overwritten with the solution.
+    x
+        States :math:`x_s`, shape ``(N, d)``.
+    v
+        Target velocities :math:`v_s`, shape ``(N, d)``.
+    w
+        Non-negative weights :math:`w_s`, shape ``(N,)``.
+    ridge
+        Relative ridge on the normal equations (``0`` for none).
+    """
     x64, v64, w64 = x.double(), v.double(), w.double()
     g, h = reference.normal_equations(x64, v64, w64)
     p = g.shape[0]
@@ -177,10 +196,36 @@ def _solve_lstsq(reference: ReferenceDrift, x: torch.Tensor, v: torch.Tensor, w:
     reference.set_theta_vector(theta)
 
 
-def _fit_lbfgs(
+def fit_lbfgs(
     reference: ReferenceDrift, x: torch.Tensor, v: torch.Tensor, w: torch.Tensor, n: int, max_steps: int, lr: float
 ) -> int:
-    """Full-batch L-BFGS with strong-Wolfe line search on a float64 copy; the best iterate is copied back."""
+    r"""Minimise the weighted residual loss :math:`\frac1n \sum_s w_s |v_s - f_\theta(x_s)|^2` by L-BFGS, in place.
+
+    Full-batch L-BFGS with strong-Wolfe line search on a float64 copy of ``reference``; the iterate with the lowest
+    finite loss is copied back into ``reference`` (non-finite losses steer the line search away).
+
+    Parameters
+    ----------
+    reference
+        The reference drift; its parameters are overwritten with the best iterate.
+    x
+        States :math:`x_s`, shape ``(N, d)``.
+    v
+        Target velocities :math:`v_s`, shape ``(N, d)``.
+    w
+        Non-negative weights :math:`w_s`, shape ``(N,)``.
+    n
+        Normaliser of the loss (the number of paths).
+    max_steps
+        Maximum number of L-BFGS iterations (function evaluations are capped at twice as many).
+    lr
+        L-BFGS learning rate (initial step length).
+
+    Returns
+    -------
+    int
+        The number of L-BFGS iterations taken.
+    """
     work = copy.deepcopy(reference).double()
     x64, v64, w64 = x.double(), v.double(), w.double()
     params = [p for p in work.parameters() if p.requires_grad]
@@ -338,10 +383,10 @@ def fit_reference(
     steps = 0
     if n_params > 0 or method == "lstsq":
         if method == "lstsq":
-            _solve_lstsq(reference, x, v, w, ridge)
+            solve_lstsq(reference, x, v, w, ridge)
             steps = 1 if n_params else 0
         elif method == "lbfgs":
-            steps = _fit_lbfgs(reference, x, v, w, n, max_steps or 500, 1.0 if lr is None else float(lr))
+            steps = fit_lbfgs(reference, x, v, w, n, max_steps or 500, 1.0 if lr is None else float(lr))
         else:
             steps = _fit_adam(
                 reference, x, v, w, n, max_steps or 2000, 1e-3 if lr is None else float(lr), batch_size, seed

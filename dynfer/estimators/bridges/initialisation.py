@@ -49,8 +49,8 @@ import numpy as np
 import torch
 
 from dynfer._validation import as_tensor, check_times, make_generator
-from dynfer.estimators.bridges.drift_fit import _fit_lbfgs, _solve_lstsq
-from dynfer.estimators.bridges.references import ReferenceDrift
+from dynfer.estimators.bridges.drift_fit import fit_lbfgs, solve_lstsq
+from dynfer.estimators.bridges.reference_base import ReferenceDrift
 from dynfer.processes.transport import ot_plan
 
 __all__ = ["INIT_METHODS", "InitReport", "displacement_init", "flow", "initialise_reference", "shooting_init"]
@@ -152,9 +152,9 @@ def displacement_init(reference: ReferenceDrift, snapshots: Sequence[Any], times
     dtype = p.dtype if p is not None else torch.float64
     x, v, w = x.to(dtype), v.to(dtype), w.to(dtype)
     if reference.linear_in_theta:
-        _solve_lstsq(reference, x, v, w, 1e-10)
+        solve_lstsq(reference, x, v, w, 1e-10)
     elif p is not None:
-        _fit_lbfgs(reference, x, v, w, 1, 200, 1.0)
+        fit_lbfgs(reference, x, v, w, 1, 200, 1.0)
     with torch.no_grad():
         r = v - reference(x)
         return float((w * (r * r).sum(-1)).sum())

@@ -6,7 +6,7 @@ r"""Network reference drift families: a free MLP drift, a gradient (potential) d
   absorbed by :math:`\Phi`). The gradient is taken with autograd, keeping the graph (``create_graph``) whenever
   gradients are being recorded, so the drift can be trained;
 * :class:`CustomReference`: any ``torch.nn.Module`` mapping ``(n, d)`` to ``(n, d)``, built by
-  :func:`~dynfer.estimators.bridges.references.as_reference`.
+  :func:`~dynfer.estimators.bridges.families.as_reference`.
 
 None of them is linear in its parameters; their ``theta()`` is empty (their weights live in ``state_dict()``).
 
@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dynfer.estimators.bridges.references import ReferenceDrift
+from dynfer.estimators.bridges.reference_base import ReferenceDrift
 from dynfer.nn import MLP, ActivationLike
 
 __all__ = ["NET_FAMILIES", "CustomReference", "MLPPotentialReference", "MLPReference"]
@@ -150,4 +150,4 @@ class CustomReference(ReferenceDrift):
 
 
 NET_FAMILIES: dict[str, type[ReferenceDrift]] = {"mlp": MLPReference, "mlp_potential": MLPPotentialReference}
-"""Network families by name (registered into :func:`~dynfer.estimators.bridges.references.make_reference`)."""
+"""Network families by name (registered in :mod:`.families`, so that :func:`make_reference` builds them by name)."""

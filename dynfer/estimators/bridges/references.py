@@ -39,7 +39,6 @@ Elowitz, M. B. & Leibler, S. (2000). A synthetic oscillatory network of transcri
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -47,7 +46,8 @@ import torch
 from torch import nn
 
 from dynfer._settings import settings
-from dynfer.processes.sde import SDE
+from dynfer.estimators.bridges.families import as_reference, make_reference, register_family
+from dynfer.estimators.bridges.reference_base import ReferenceDrift, check_dim
 
 __all__ = [
     "FAMILIES",
@@ -63,12 +63,6 @@ __all__ = [
 ]
 
 
-def _check_dim(dim: Any) -> int:
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or int(dim) < 1:
-        raise ValueError(f"dim must be a positive int, got {dim!r}")
-    return int(dim)
-
-
 def _init_param(value: Any, name: str, shape: tuple[int, ...], dtype: torch.dtype | None, device: Any) -> nn.Parameter:
     """A parameter of ``shape`` from a number/array ``value``, checked finite, on ``settings`` dtype/device."""
     try:
@@ -81,114 +75,6 @@ def _init_param(value: Any, name: str, shape: tuple[int, ...], dtype: torch.dtyp
         raise ValueError(f"{name} must be finite (no NaN or infinity), got {value!r}")
     t = torch.as_tensor(arr, dtype=dtype or settings.dtype, device=settings.resolve_device(device))
     return nn.Parameter(t.clone())
-
-
-class _TimeFree(nn.Module):
-    """Adapter ``(t, x) -> f(x)`` so that an :class:`SDE` registers the reference as its drift sub-module."""
-
-    def __init__(self, reference: ReferenceDrift) -> None:
-        super().__init__()
-        self.reference = reference
-
-    def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return self.reference(x)
-
-
-class ReferenceDrift(nn.Module):
-    r"""Base class of the reference drift families, a time-independent drift :math:`f_\theta(x)`.
-
-    :math:`f_\theta : \mathbb{R}^d \to \mathbb{R}^d`, evaluated row-wise on ``(n, d)`` batches.
-
-    Subclasses implement :meth:`drift` (and, when ``linear_in_theta``, :meth:`features` and :meth:`set_theta_vector`).
-
-    Attributes
-    ----------
-    family
-        Registry name of the family (``"custom"`` for wrapped modules).
-    dim
-        State dimension :math:`d`.
-    linear_in_theta
-        Whether :math:`f_\theta(x) = \Phi(x)\,\theta` for the features of :meth:`features`.
-    nonnegative
-        With ``linear_in_theta``: whether every entry of :math:`\theta` is constrained to be :math:`\ge 0`
-        (then the exact θ-step is a non-negative least-squares problem).
-    """
-
-    family: str = "reference"
-    linear_in_theta: bool = False
-    nonnegative: bool = False
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.dim = _check_dim(dim)
-
-    # ------------------------------------------------------------------ protocol
-    def drift(self, x: torch.Tensor) -> torch.Tensor:
-        r"""Drift :math:`f_\theta(x)`, shape ``(n, d)``; overridden by each family."""
-        raise NotImplementedError
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        r"""Drift :math:`f_\theta(x)` for states ``x`` of shape ``(n, d)``."""
-        if x.shape[-1] != self.dim:
-            raise ValueError(f"x must have last dimension dim={self.dim} ({self.family}), got {tuple(x.shape)}")
-        return self.drift(x)
-
-    def theta(self) -> dict[str, np.ndarray]:
-        r"""The interpretable parameters as numpy arrays (effective values, after :math:`|\cdot|`)."""
-        return {}
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        r"""Features :math:`\Phi(x)` of shape ``(n, d, p)`` with :math:`f_\theta(x) = \Phi(x)\,\theta`."""
-        raise NotImplementedError(f"the {self.family!r} family is not linear in its parameters")
-
-    def theta_vector(self) -> torch.Tensor:
-        r"""The effective :math:`\theta \in \mathbb{R}^p` matching :meth:`features` (linear families only)."""
-        raise NotImplementedError(f"the {self.family!r} family is not linear in its parameters")
-
-    def set_theta_vector(self, theta: torch.Tensor) -> None:
-        r"""Set the parameters from :math:`\theta \in \mathbb{R}^p` (linear families only)."""
-        raise NotImplementedError(f"the {self.family!r} family is not linear in its parameters")
-
-    def normal_equations(self, x: torch.Tensor, v: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        r"""Weighted normal equations :math:`G = \sum_s w_s \Phi_s^\top \Phi_s`, :math:`h = \sum_s w_s \Phi_s^\top v_s`.
-
-        Accumulated in chunks so that the ``(n, d, p)`` features never exceed a few million entries.
-        """
-        p = self.n_theta
-        g = x.new_zeros(p, p)
-        h = x.new_zeros(p)
-        chunk = max(1, 4_000_000 // max(1, self.dim * p))
-        for i in range(0, x.shape[0], chunk):
-            phi = self.features(x[i : i + chunk])
-            wphi = phi * w[i : i + chunk, None, None]
-            g = g + torch.einsum("ndp,ndq->pq", wphi, phi)
-            h = h + torch.einsum("ndp,nd->p", wphi, v[i : i + chunk])
-        return g, h
-
-    @property
-    def n_theta(self) -> int:
-        """Number :math:`p` of linear parameters (linear families only)."""
-        return int(self.theta_vector().numel())
-
-    def to_sde(self, sigma: float) -> SDE:
-        r"""The reference SDE :math:`dX = f_\theta(X)\,dt + \sigma\,dW` (scalar noise), sharing these parameters.
-
-        Parameters
-        ----------
-        sigma
-            Noise level :math:`\sigma > 0`.
-        """
-        try:
-            s = float(sigma)
-        except (TypeError, ValueError):
-            raise ValueError(f"sigma must be a positive number, got {sigma!r}") from None
-        if not (math.isfinite(s) and s > 0):
-            raise ValueError(f"sigma must be finite and > 0, got {sigma!r}")
-        return SDE(drift=_TimeFree(self), diffusion=s)
-
-    def extra_repr(self) -> str:
-        """Family and dimension."""
-        return f"family={self.family!r}, dim={self.dim}"
 
 
 class BrownianReference(ReferenceDrift):
@@ -352,7 +238,7 @@ class LotkaVolterraReference(_PositiveScalars):
         dtype: torch.dtype | None = None,
         device: Any = None,
     ) -> None:
-        if _check_dim(dim) != 2:
+        if check_dim(dim) != 2:
             raise ValueError(f"the lotka_volterra family needs dim=2 (prey, predator), got dim={dim}")
         super().__init__(2, {"alpha": alpha, "beta": beta, "gamma": gamma, "delta": delta}, dtype, device)
 
@@ -416,7 +302,7 @@ class RepressilatorReference(_PositiveScalars):
         dtype: torch.dtype | None = None,
         device: Any = None,
     ) -> None:
-        if _check_dim(dim) < 2:
+        if check_dim(dim) < 2:
             raise ValueError(f"the repressilator family needs dim >= 2 (a ring of genes), got dim={dim}")
         super().__init__(dim, {"beta": beta, "n": n, "k": k, "gamma": gamma}, dtype, device)
 
@@ -452,7 +338,7 @@ class VortexReference(_PositiveScalars):
         dtype: torch.dtype | None = None,
         device: Any = None,
     ) -> None:
-        if _check_dim(dim) != 2:
+        if check_dim(dim) != 2:
             raise ValueError(f"the vortex family needs dim=2 (a planar flow), got dim={dim}")
         super().__init__(2, {"x0": x0, "y0": y0, "scale": scale, "rate": rate}, dtype, device)
         if float(self.raw_scale.detach()) == 0:
@@ -472,56 +358,12 @@ FAMILIES: dict[str, type[ReferenceDrift]] = {
     "vortex": VortexReference,
     "hooke": HookeReference,
 }
-"""Parametric families by name; ``"mlp"`` and ``"mlp_potential"`` live in :mod:`.reference_nets`."""
+"""Parametric families by name; ``"mlp"`` and ``"mlp_potential"`` live in :mod:`.reference_nets`.
 
+Each is registered in :mod:`.families`, whose :func:`~dynfer.estimators.bridges.families.family_names` lists every
+family and whose :func:`make_reference` builds any of them by name.
+"""
 
-def make_reference(name: str, dim: int, **init: Any) -> ReferenceDrift:
-    r"""Build a reference drift family by name.
-
-    Parameters
-    ----------
-    name
-        One of ``"brownian"``, ``"linear"``, ``"lotka_volterra"``, ``"repressilator"``, ``"vortex"``, ``"hooke"``,
-        ``"mlp"``, ``"mlp_potential"`` (see the module table).
-    dim
-        State dimension :math:`d`.
-    **init
-        Initial parameter values and options of the family (e.g. ``alpha=1.0`` for Lotka–Volterra, ``A=...`` for
-        linear, ``hidden=(64, 64)`` for the networks), plus ``dtype`` and ``device``.
-
-    Returns
-    -------
-    ReferenceDrift
-
-    Examples
-    --------
-    >>> import torch
-    >>> ref = make_reference("hooke", 2, k=0.5, dtype=torch.float64)
-    >>> ref(torch.ones(1, 2, dtype=torch.float64)).tolist()
-    [[-0.5, -0.5]]
-    """
-    from dynfer.estimators.bridges.reference_nets import NET_FAMILIES
-
-    families = {**FAMILIES, **NET_FAMILIES}
-    if not isinstance(name, str) or name.strip().lower() not in families:
-        raise ValueError(f"unknown reference family {name!r}; known families: {sorted(families)}")
-    cls = families[name.strip().lower()]
-    try:
-        return cls(dim, **init)
-    except TypeError as err:
-        raise ValueError(f"bad initial values for the {name!r} family: {err}") from None
-
-
-def as_reference(module: nn.Module, dim: int) -> ReferenceDrift:
-    """Wrap a user module ``f(x) -> (n, d)`` as a :class:`ReferenceDrift` (family ``"custom"``).
-
-    See :class:`~dynfer.estimators.bridges.reference_nets.CustomReference`; a :class:`ReferenceDrift` is returned as
-    is after checking its ``dim``.
-    """
-    from dynfer.estimators.bridges.reference_nets import CustomReference
-
-    if isinstance(module, ReferenceDrift):
-        if module.dim != _check_dim(dim):
-            raise ValueError(f"the reference has dim={module.dim}, not dim={dim}")
-        return module
-    return CustomReference(module, dim)
+for _name, _cls in FAMILIES.items():
+    register_family(_name, _cls)
+del _name, _cls

@@ -5,8 +5,8 @@ Also the padded neighbour tables and the result type shared by the walk simulato
 A graph enters as an undirected :class:`networkx.Graph`; its nodes are indexed in the order of
 ``list(graph.nodes())`` (see :func:`node_order`). Transition matrices are returned as torch sparse CSR tensors
 of shape ``(N, N)`` on ``device`` (``None``: :data:`dynfer.settings.device`). Edge weights are ignored: every
-walk here is on the unweighted graph. The non-backtracking walk lives in :mod:`dynfer.processes.nonbacktracking`
-and the self-repellent walk in :mod:`dynfer.processes.self_repellent`.
+walk here is on the unweighted graph. The non-backtracking walk lives in :mod:`dynfer.processes.walks.nonbacktracking`
+and the self-repellent walk in :mod:`dynfer.processes.walks.self_repellent`.
 
 References
 ----------
@@ -28,14 +28,11 @@ import scipy.sparse.linalg as spla
 import torch
 
 from dynfer._settings import settings
-from dynfer.processes._graphs import GraphAdjacency, graph_adjacency, node_order, target_array
+from dynfer.processes.walks.graphs import graph_adjacency, target_array
 
 __all__ = [
-    "GraphAdjacency",
     "WalkResult",
-    "graph_adjacency",
     "metropolis_hastings_matrix",
-    "node_order",
     "padded_neighbour_table",
     "simple_walk_matrix",
     "simple_walk_stationary",

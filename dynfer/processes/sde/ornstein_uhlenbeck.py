@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from dynfer._validation import as_tensor
-from dynfer.processes.sde import SDE
+from dynfer.processes.sde.sde import SDE
 
 __all__ = ["OrnsteinUhlenbeck"]
 

@@ -32,10 +32,7 @@ import torch
 
 from dynfer._settings import settings
 from dynfer._validation import as_tensor, make_generator, progress
-from dynfer.processes._graphs import graph_adjacency, target_array
-from dynfer.processes.srrw_theory import check_alpha as _check_alpha
-from dynfer.processes.srrw_theory import srrw_asymptotic_covariance
-from dynfer.processes.walks import (
+from dynfer.processes.walks.chains import (
     WalkResult,
     as_scipy_csr,
     check_run_args,
@@ -47,8 +44,10 @@ from dynfer.processes.walks import (
     start_nodes,
     stationary_distribution,
 )
+from dynfer.processes.walks.graphs import graph_adjacency, target_array
+from dynfer.processes.walks.srrw_theory import check_alpha, srrw_asymptotic_covariance
 
-__all__ = ["SelfRepellentWalk", "srrw_asymptotic_covariance"]  # the latter re-exported from srrw_theory
+__all__ = ["SelfRepellentWalk"]
 
 _RESCALE_LOG = 30.0  # renormalise the unnormalised measure once its increments exceed e^30
 
@@ -119,7 +118,7 @@ class SelfRepellentWalk:
         self.device = settings.resolve_device(device)
         self.dtype = dtype or settings.dtype
         self.nodes = adj.nodes
-        self._alpha = _check_alpha(alpha)
+        self._alpha = check_alpha(alpha)
         if isinstance(base, str):
             kind = base.strip().lower()
             if kind == "mhrw":
@@ -215,7 +214,7 @@ class SelfRepellentWalk:
 
     @alpha.setter
     def alpha(self, value: float) -> None:
-        self._alpha = _check_alpha(value)
+        self._alpha = check_alpha(value)
         self._set_logits()
 
     @property

@@ -12,8 +12,8 @@ Four solvers sit behind :func:`ot_plan` / :func:`ot_cost`, three of them from PO
 * ``"exact"``: the network simplex (``ot.emd``), on the CPU in float64 whatever the inputs' device;
 * ``"sinkhorn"``: entropic OT (Cuturi 2013) in the log domain (``method="sinkhorn_log"``), on the inputs' device;
 * ``"sinkhorn_scaling"``: the same problem by log-domain Sinkhorn with :math:`\varepsilon`-scaling
-  (:mod:`dynfer.processes.sinkhorn_scaling`, dynfer's own torch code), for small temperatures where plain Sinkhorn
-  stalls;
+  (:mod:`dynfer.processes.transport.sinkhorn_scaling`, dynfer's own torch code), for small temperatures where plain
+  Sinkhorn stalls;
 * ``"unbalanced"``: entropic OT with KL-relaxed marginals (Chizat et al. 2018), ``ot.unbalanced.sinkhorn_unbalanced``.
 
 Every function takes numpy arrays or torch tensors and returns the same kind: numpy in, numpy out (float32 stays
@@ -31,7 +31,16 @@ import numpy as np
 import torch
 
 from dynfer._validation import check_finite, check_positive
-from dynfer.processes._pointclouds import Array, _check_points, _check_weights, _convert, _Out, _pairwise, _point_pair
+from dynfer.processes.transport.pointclouds import (
+    Array,
+    OutputFormat,
+    check_point_pair,
+    check_points,
+    check_weights,
+    convert_inputs,
+    pairwise_cost,
+)
+from dynfer.processes.transport.sinkhorn_scaling import sinkhorn_epsilon_scaling
 
 __all__ = ["OTConvergenceWarning", "cost_matrix", "ot_cost", "ot_plan", "wasserstein"]
 
@@ -64,9 +73,9 @@ def cost_matrix(x: Array, y: Array, metric: Literal["sqeuclidean", "euclidean"] 
     In more than one dimension the squared distance is :math:`|x|^2 + |y|^2 - 2\,x\cdot y` after centring both clouds
     on their joint mean (clamped at 0); in one dimension it is computed as a difference, exactly.
     """
-    t, out = _convert({"x": x, "y": y})
-    xs, ys = _point_pair(t["x"], t["y"])
-    return out(_pairwise(xs, ys, metric))
+    t, out = convert_inputs({"x": x, "y": y})
+    xs, ys = check_point_pair(t["x"], t["y"])
+    return out(pairwise_cost(xs, ys, metric))
 
 
 # ---------------------------------------------------------------------------------------------- solvers
@@ -120,8 +129,6 @@ def _sinkhorn(
 def _sinkhorn_scaling(
     a: torch.Tensor, b: torch.Tensor, cost: torch.Tensor, reg: float, max_iter: int, tol: float
 ) -> torch.Tensor:
-    from dynfer.processes.sinkhorn_scaling import sinkhorn_epsilon_scaling
-
     plan, err, _ = sinkhorn_epsilon_scaling(a, b, cost, reg, max_iter=max_iter, tol=tol)
     _check_plan(plan, "sinkhorn_scaling", reg)
     if err > tol:
@@ -167,30 +174,30 @@ def _solve(
     metric: str,
     max_iter: int | None,
     tol: float | None,
-) -> tuple[torch.Tensor, torch.Tensor, _Out]:
+) -> tuple[torch.Tensor, torch.Tensor, OutputFormat]:
     """Validate everything, then return the plan, the cost matrix (both torch) and the output converter."""
     if method not in _METHODS:
         raise ValueError(f"method must be one of {list(_METHODS)}, got {method!r}")
     if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1):
         raise ValueError(f"max_iter must be a positive int or None, got {max_iter!r}")
-    t, out = _convert({"x": x, "y": y, "a": a, "b": b, "cost": cost})
+    t, out = convert_inputs({"x": x, "y": y, "a": a, "b": b, "cost": cost})
     if cost is None:
         if x is None or y is None:
             raise ValueError("pass the point clouds x and y, or a precomputed cost matrix")
-        xs, ys = _point_pair(t["x"], t["y"])
-        C = _pairwise(xs, ys, metric)
+        xs, ys = check_point_pair(t["x"], t["y"])
+        C = pairwise_cost(xs, ys, metric)
     else:
         C = t["cost"]
         if C.ndim != 2 or 0 in C.shape:
             raise ValueError(f"cost must be a non-empty (n, m) matrix, got shape {tuple(C.shape)}")
         check_finite(C, "cost")
         for name, size in (("x", C.shape[0]), ("y", C.shape[1])):
-            if name in t and _check_points(t[name], name).shape[0] != size:
+            if name in t and check_points(t[name], name).shape[0] != size:
                 raise ValueError(f"cost has shape {tuple(C.shape)} but {name} holds {t[name].shape[0]} points")
     n, m = C.shape
     balanced = method != "unbalanced"
-    wa = _check_weights(t.get("a"), n, "a", C, normalise=balanced)
-    wb = _check_weights(t.get("b"), m, "b", C, normalise=balanced)
+    wa = check_weights(t.get("a"), n, "a", C, normalise=balanced)
+    wb = check_weights(t.get("b"), m, "b", C, normalise=balanced)
     if method == "exact":
         return _exact(wa, wb, C, max_iter), C, out
 

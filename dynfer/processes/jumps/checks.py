@@ -1,7 +1,7 @@
 """Argument checks and graph helpers shared by the Markov-jump-process modules.
 
-Kept apart from :mod:`dynfer.processes.rate_matrix` so that the simulator and the likelihood can use them without a
-circular import. Every check raises :class:`ValueError` naming the argument and the offending entry.
+Kept apart from :mod:`dynfer.processes.jumps.rate_matrix` so that the simulator and the likelihood can use them
+without a circular import. Every check raises :class:`ValueError` naming the argument and the offending entry.
 """
 
 from __future__ import annotations

@@ -18,8 +18,7 @@ from typing import Any
 import torch
 
 from dynfer._validation import as_tensor, check_times, make_generator
-from dynfer.processes.gillespie import _simulate, first_passage_times
-from dynfer.processes.jump_checks import (
+from dynfer.processes.jumps.checks import (
     as_rate_tensor,
     check_distribution,
     check_rate_matrix,
@@ -28,7 +27,8 @@ from dynfer.processes.jump_checks import (
     reachability,
     resolve_initial,
 )
-from dynfer.processes.jump_likelihood import jump_log_likelihood
+from dynfer.processes.jumps.gillespie import first_passage_times, simulate_states
+from dynfer.processes.jumps.likelihood import jump_log_likelihood
 
 __all__ = ["RateMatrix"]
 
@@ -334,7 +334,7 @@ class RateMatrix:
         gen = make_generator(seed, dev)
         stationary = self.stationary_distribution().to(dev) if initial is None else None
         init = resolve_initial(initial, n_paths, self.n_states, stationary=stationary, generator=gen, device=dev)
-        return _simulate(q, tm, init, gen)
+        return simulate_states(q, tm, init, gen)
 
     def first_passage_times(
         self,

@@ -10,7 +10,7 @@ import math
 import torch
 
 from dynfer._validation import check_positive
-from dynfer.processes.sde import SDE
+from dynfer.processes.sde.sde import SDE
 
 __all__ = ["DoubleWell", "LotkaVolterra", "Repressilator"]
 

@@ -1,11 +1,7 @@
-r"""Continuous-time Markov jump processes: the public entry point.
+"""Example Markov jump processes with known properties, for tests, benchmarks and demonstrations.
 
-* :class:`RateMatrix`: a validated generator with its stationary distribution, time scales, mean first-passage
-  times, transition matrices, Schnakenberg entropy production, batched Gillespie simulation and exact likelihood of
-  discretely observed paths;
-* :func:`gillespie` and :func:`first_passage_times`: the batched simulator (also for one rate matrix per path);
-* :func:`jump_log_likelihood`: the likelihood as a function of a rate tensor (for optimisers);
-* :func:`flashing_ratchet`: the 6-state discrete flashing ratchet (Roldán & Parrondo 2010).
+* :func:`flashing_ratchet`: the 6-state discrete flashing ratchet (Roldán & Parrondo 2010), whose stationary entropy
+  production is known in closed form.
 """
 
 from __future__ import annotations
@@ -17,11 +13,9 @@ import torch
 
 from dynfer._settings import settings
 from dynfer._validation import check_positive
-from dynfer.processes.gillespie import first_passage_times, gillespie
-from dynfer.processes.jump_likelihood import jump_log_likelihood
-from dynfer.processes.rate_matrix import RateMatrix
+from dynfer.processes.jumps.rate_matrix import RateMatrix
 
-__all__ = ["RateMatrix", "first_passage_times", "flashing_ratchet", "gillespie", "jump_log_likelihood"]
+__all__ = ["flashing_ratchet"]
 
 
 def flashing_ratchet(

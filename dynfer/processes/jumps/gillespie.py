@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from dynfer._validation import as_tensor, check_times, make_generator
-from dynfer.processes.jump_checks import (
+from dynfer.processes.jumps.checks import (
     as_rate_tensor,
     check_rate_matrix,
     check_states,
@@ -222,9 +222,32 @@ def _count_before(
     return out
 
 
-def _simulate(rates: torch.Tensor, times: torch.Tensor, init: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Batched Gillespie core: states ``(P, T)`` at ``times`` ((T,) or (P, T), float64) from ``init`` (P,).
+def simulate_states(
+    rates: torch.Tensor, times: torch.Tensor, init: torch.Tensor, gen: torch.Generator
+) -> torch.Tensor:
+    """Batched Gillespie core: the states of ``P`` paths at the observation times, from checked inputs.
 
+    The engine behind :func:`gillespie` and :meth:`~dynfer.processes.jumps.RateMatrix.simulate`, which validate the
+    arguments first; it checks nothing itself.
+
+    Parameters
+    ----------
+    rates
+        Validated float64 rate matrix ``(n, n)`` shared by all paths, or one per path ``(P, n, n)``.
+    times
+        Float64 observation times, shared ``(T,)`` or per path ``(P, T)``, non-decreasing along the last axis.
+    init
+        Long tensor ``(P,)`` of start states.
+    gen
+        Generator of every random draw (on the device of ``init``).
+
+    Returns
+    -------
+    torch.Tensor
+        Long tensor ``(P, T)`` of states.
+
+    Notes
+    -----
     Paths advance in blocks of ``E`` events, event-major; after each block the paths with no observation left after
     their last jump drop out. On an even shared grid, time is measured in grid steps from ``times[0]`` (observation
     ``k`` at about ``k``). For a block, the jump times ``J`` give ``c_j`` = number of observations before ``J_j``; the
@@ -356,7 +379,7 @@ def gillespie(
         raise ValueError(f"n_paths must be >= 1, got {count}")
     gen = make_generator(seed, dev)
     init = resolve_initial(initial, count, n, stationary=None, generator=gen, device=dev)
-    return _simulate(r, tm, init, gen)
+    return simulate_states(r, tm, init, gen)
 
 
 def _check_hit_surely(r: torch.Tensor, starts: torch.Tensor, target_mask: torch.Tensor) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from dynfer.processes.walks import as_scipy_csr
+from dynfer.processes.walks.chains import as_scipy_csr
 
 __all__ = ["check_alpha", "srrw_asymptotic_covariance"]
 

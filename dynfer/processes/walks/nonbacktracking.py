@@ -15,8 +15,8 @@ import torch
 
 from dynfer._settings import settings
 from dynfer._validation import make_generator
-from dynfer.processes._graphs import graph_adjacency
-from dynfer.processes.walks import WalkResult, check_run_args, parse_record, start_nodes
+from dynfer.processes.walks.chains import WalkResult, check_run_args, parse_record, start_nodes
+from dynfer.processes.walks.graphs import graph_adjacency
 
 __all__ = ["NonBacktrackingWalk"]
 

@@ -1,8 +1,8 @@
 r"""Sample discrepancies without transport: the energy distance and the maximum mean discrepancy (MMD).
 
 Both compare two point clouds through averages of a function of pairwise distances, in :math:`O(nm)` time and memory
-(all three distance matrices are formed at once). Like :mod:`dynfer.processes.transport`, they take numpy arrays or
-torch tensors and return a 0-d value of the same kind (torch results are differentiable in the points).
+(all three distance matrices are formed at once). Like :mod:`dynfer.processes.transport.plans`, they take numpy
+arrays or torch tensors and return a 0-d value of the same kind (torch results are differentiable in the points).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Literal
 import torch
 
 from dynfer._validation import check_positive
-from dynfer.processes._pointclouds import Array, _check_weights, _convert, _pairwise, _point_pair
+from dynfer.processes.transport.pointclouds import Array, check_point_pair, check_weights, convert_inputs, pairwise_cost
 
-__all__ = ["energy_distance", "mmd"]
+__all__ = ["energy_distance", "median_bandwidth", "mmd"]
 
 _KERNELS = ("gaussian", "laplacian")
 _MEDIAN_SUBSAMPLE = 2000
@@ -58,17 +58,17 @@ def energy_distance(
     Examples
     --------
     >>> import numpy as np
-    >>> from dynfer.processes.discrepancy import energy_distance
+    >>> from dynfer.processes.transport import energy_distance
     >>> round(float(energy_distance(np.array([0.0]), np.array([1.0]))), 6)  # sqrt(2 * 1 - 0 - 0)
     1.414214
     """
-    t, out = _convert({"x": x, "y": y, "a": a, "b": b})
-    xs, ys = _point_pair(t["x"], t["y"])
-    wa = _check_weights(t.get("a"), xs.shape[0], "a", xs, normalise=True)
-    wb = _check_weights(t.get("b"), ys.shape[0], "b", ys, normalise=True)
-    exy = wa @ _pairwise(xs, ys, "euclidean") @ wb
-    exx = wa @ _pairwise(xs, xs, "euclidean") @ wa
-    eyy = wb @ _pairwise(ys, ys, "euclidean") @ wb
+    t, out = convert_inputs({"x": x, "y": y, "a": a, "b": b})
+    xs, ys = check_point_pair(t["x"], t["y"])
+    wa = check_weights(t.get("a"), xs.shape[0], "a", xs, normalise=True)
+    wb = check_weights(t.get("b"), ys.shape[0], "b", ys, normalise=True)
+    exy = wa @ pairwise_cost(xs, ys, "euclidean") @ wb
+    exx = wa @ pairwise_cost(xs, xs, "euclidean") @ wa
+    eyy = wb @ pairwise_cost(ys, ys, "euclidean") @ wb
     value = (2.0 * exy - exx - eyy).clamp_min(0.0)
     return out(value if squared else value.sqrt())
 
@@ -91,8 +91,8 @@ def median_bandwidth(x: Array, y: Array) -> float:
     float
         The bandwidth :math:`h > 0`.
     """
-    t, _ = _convert({"x": x, "y": y})
-    xs, ys = _point_pair(t["x"], t["y"])
+    t, _ = convert_inputs({"x": x, "y": y})
+    xs, ys = check_point_pair(t["x"], t["y"])
     return _median_bandwidth(xs, ys)
 
 
@@ -103,7 +103,7 @@ def _median_bandwidth(xs: torch.Tensor, ys: torch.Tensor) -> float:
         z = z[torch.randperm(z.shape[0], generator=gen)[:_MEDIAN_SUBSAMPLE].to(z.device)]
     if z.shape[0] < 2:
         return 1.0
-    dist = _pairwise(z, z, "euclidean")
+    dist = pairwise_cost(z, z, "euclidean")
     iu = torch.triu_indices(z.shape[0], z.shape[0], offset=1, device=z.device)
     pairs = dist[iu[0], iu[1]]
     h = float(pairs.median())
@@ -166,7 +166,7 @@ def mmd(
     Examples
     --------
     >>> import numpy as np
-    >>> from dynfer.processes.discrepancy import mmd
+    >>> from dynfer.processes.transport import mmd
     >>> x = np.array([[0.0], [1.0]])
     >>> float(mmd(x, x, bandwidth=1.0))
     0.0
@@ -176,8 +176,8 @@ def mmd(
     if unbiased and not squared:
         raise ValueError("the unbiased MMD^2 estimate can be negative and has no square root; pass squared=True "
                          "with unbiased=True")
-    t, out = _convert({"x": x, "y": y})
-    xs, ys = _point_pair(t["x"], t["y"])
+    t, out = convert_inputs({"x": x, "y": y})
+    xs, ys = check_point_pair(t["x"], t["y"])
     n, m = xs.shape[0], ys.shape[0]
     if unbiased and min(n, m) < 2:
         raise ValueError(f"the unbiased estimator needs at least 2 points in x and in y, got {n} and {m}")
@@ -195,7 +195,7 @@ def mmd(
     metric = "sqeuclidean" if kernel == "gaussian" else "euclidean"
 
     def gram(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        dist = _pairwise(u, v, metric)
+        dist = pairwise_cost(u, v, metric)
         if kernel == "gaussian":
             return sum(torch.exp(-dist / (2.0 * h * h)) for h in widths) / len(widths)
         return sum(torch.exp(-dist / h) for h in widths) / len(widths)

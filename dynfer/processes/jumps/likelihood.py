@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from dynfer._validation import as_tensor, check_finite
-from dynfer.processes.jump_checks import as_rate_tensor, check_distribution, check_rate_matrix, check_states
+from dynfer.processes.jumps.checks import as_rate_tensor, check_distribution, check_rate_matrix, check_states
 
 __all__ = ["jump_log_likelihood"]
 

@@ -1,4 +1,4 @@
-"""Point-cloud plumbing shared by :mod:`dynfer.processes.transport` and :mod:`dynfer.processes.discrepancy`.
+"""Point-cloud plumbing shared by :mod:`dynfer.processes.transport.plans` and :mod:`.discrepancy`.
 
 Conversion of numpy/torch inputs to tensors of one dtype on one device (and back), validation of point clouds and
 weights, and pairwise distances.
@@ -15,19 +15,42 @@ import torch
 from dynfer._settings import settings
 from dynfer._validation import check_finite
 
+__all__ = [
+    "Array",
+    "OutputFormat",
+    "check_point_pair",
+    "check_points",
+    "check_weights",
+    "convert_inputs",
+    "pairwise_cost",
+]
+
 Array = np.ndarray | torch.Tensor
 _METRICS = ("sqeuclidean", "euclidean")
 
 
 @dataclass(frozen=True)
-class _Out:
-    """How to hand results back: as numpy (``numpy=True``) or as torch tensors on the inputs' device."""
+class OutputFormat:
+    """How to hand results back: as numpy (``numpy=True``) or as torch tensors on the inputs' device.
+
+    Made by :func:`convert_inputs`; calling it on a result tensor converts that result.
+
+    Attributes
+    ----------
+    numpy
+        Whether every input was a numpy array (or list), so that results go back as numpy.
+    dtype
+        The common floating dtype of the converted inputs.
+    device
+        The device of the tensor inputs (CPU when there were none).
+    """
 
     numpy: bool
     dtype: torch.dtype
     device: torch.device
 
     def __call__(self, t: torch.Tensor) -> Any:
+        """``t`` as it is handed back: detached numpy (a numpy scalar when 0-d) or the tensor itself."""
         if not self.numpy:
             return t
         arr = t.detach().cpu().numpy()
@@ -54,8 +77,29 @@ def _raw_tensor(v: Any, name: str) -> tuple[torch.Tensor, bool]:
     return torch.from_numpy(np.ascontiguousarray(arr)), False
 
 
-def _convert(values: dict[str, Any]) -> tuple[dict[str, torch.Tensor], _Out]:
-    """Convert named inputs (``None`` skipped) to tensors of one dtype on one device; torch out if any was torch."""
+def convert_inputs(values: dict[str, Any]) -> tuple[dict[str, torch.Tensor], OutputFormat]:
+    """Convert named inputs to tensors of one floating dtype on one device.
+
+    Numpy float32 stays float32, other numpy arrays and lists become float64; the common dtype is the promotion of
+    all inputs (at least float32). Tensor inputs fix the device, and all of them must share it.
+
+    Parameters
+    ----------
+    values
+        Inputs by argument name (the names appear in error messages); ``None`` values are skipped.
+
+    Returns
+    -------
+    tensors : dict of str to torch.Tensor
+        The converted inputs, without the ``None`` ones.
+    output : OutputFormat
+        How results go back: as torch tensors if any input was a tensor, else as numpy.
+
+    Raises
+    ------
+    ValueError
+        If an input is not a real numeric array, or tensor inputs are on different devices.
+    """
     raw = {k: _raw_tensor(v, k) for k, v in values.items() if v is not None}
     tensors = {k: t for k, (t, _) in raw.items()}
     torch_inputs = [t for t, is_torch in raw.values() if is_torch]
@@ -71,11 +115,29 @@ def _convert(values: dict[str, Any]) -> tuple[dict[str, torch.Tensor], _Out]:
     if dtype not in (torch.float32, torch.float64):
         dtype = torch.float64
     out = {k: t.to(device=device, dtype=dtype) for k, t in tensors.items()}
-    return out, _Out(numpy=not torch_inputs, dtype=dtype, device=device)
+    return out, OutputFormat(numpy=not torch_inputs, dtype=dtype, device=device)
 
 
-def _check_points(t: torch.Tensor, name: str) -> torch.Tensor:
-    """A point cloud ``(n, d)``: ``(n,)`` becomes ``(n, 1)``; non-empty and finite."""
+def check_points(t: torch.Tensor, name: str) -> torch.Tensor:
+    """Check a point cloud of shape ``(n, d)``, reading ``(n,)`` as ``(n, 1)``.
+
+    Parameters
+    ----------
+    t
+        The points.
+    name
+        Argument name for error messages.
+
+    Returns
+    -------
+    torch.Tensor
+        ``t`` as ``(n, d)`` with ``n, d >= 1``.
+
+    Raises
+    ------
+    ValueError
+        If ``t`` has another shape, no points, no coordinates, or a non-finite entry.
+    """
     if t.ndim == 1:
         t = t[:, None]
     if t.ndim != 2:
@@ -88,16 +150,57 @@ def _check_points(t: torch.Tensor, name: str) -> torch.Tensor:
     return t
 
 
-def _point_pair(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    x, y = _check_points(x, "x"), _check_points(y, "y")
+def check_point_pair(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check two point clouds ``x`` and ``y`` (see :func:`check_points`) of the same dimension.
+
+    Parameters
+    ----------
+    x, y
+        The two clouds, of shapes ``(n, d)`` and ``(m, d)``, or one-dimensional (one coordinate per point).
+
+    Returns
+    -------
+    x, y : torch.Tensor
+        The checked clouds, both two-dimensional.
+
+    Raises
+    ------
+    ValueError
+        If either cloud is invalid or their dimensions differ.
+    """
+    x, y = check_points(x, "x"), check_points(y, "y")
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"x and y must have the same dimension d, got x with d={x.shape[1]} and y with "
                          f"d={y.shape[1]}")
     return x, y
 
 
-def _check_weights(w: torch.Tensor | None, n: int, name: str, like: torch.Tensor, *, normalise: bool) -> torch.Tensor:
-    """Weights ``(n,)``: uniform ``1/n`` when ``None``; finite, non-negative, positive total; scaled to sum 1."""
+def check_weights(w: torch.Tensor | None, n: int, name: str, like: torch.Tensor, *, normalise: bool) -> torch.Tensor:
+    """Check the weights of ``n`` points, or make uniform ones.
+
+    Parameters
+    ----------
+    w
+        Weights ``(n,)``: finite, non-negative, with a positive total; ``None`` gives uniform weights ``1/n``.
+    n
+        Number of points.
+    name
+        Argument name for error messages.
+    like
+        Tensor whose dtype and device the uniform weights take.
+    normalise
+        Scale the weights to sum 1 (unbalanced transport keeps the given masses).
+
+    Returns
+    -------
+    torch.Tensor
+        The weights ``(n,)``.
+
+    Raises
+    ------
+    ValueError
+        If ``w`` is not a finite non-negative vector of length ``n`` with a positive total.
+    """
     if w is None:
         return torch.full((n,), 1.0 / n, dtype=like.dtype, device=like.device)
     if w.ndim != 1:
@@ -113,8 +216,29 @@ def _check_weights(w: torch.Tensor | None, n: int, name: str, like: torch.Tensor
     return w / total if normalise else w
 
 
-def _pairwise(x: torch.Tensor, y: torch.Tensor, metric: str) -> torch.Tensor:
-    """Cost matrix of two checked clouds. Centring on the joint mean limits cancellation in |x|^2 + |y|^2 - 2x.y."""
+def pairwise_cost(x: torch.Tensor, y: torch.Tensor, metric: str) -> torch.Tensor:
+    r"""Matrix of squared Euclidean or Euclidean distances between the points of two checked clouds.
+
+    Centring both clouds on their joint mean limits the cancellation in :math:`|x|^2 + |y|^2 - 2 x \cdot y`; in one
+    dimension the differences are formed exactly.
+
+    Parameters
+    ----------
+    x, y
+        Checked point clouds ``(n, d)`` and ``(m, d)`` (see :func:`check_point_pair`).
+    metric
+        ``"sqeuclidean"`` (:math:`|x_i - y_j|^2`) or ``"euclidean"`` (:math:`|x_i - y_j|`).
+
+    Returns
+    -------
+    torch.Tensor
+        The ``(n, m)`` matrix, differentiable in the points.
+
+    Raises
+    ------
+    ValueError
+        If ``metric`` is unknown.
+    """
     if metric not in _METRICS:
         raise ValueError(f"metric must be one of {list(_METRICS)}, got {metric!r}")
     shift = torch.cat([x, y]).mean(0).detach()

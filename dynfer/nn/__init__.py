@@ -1,0 +1,24 @@
+r"""Shared networks: a multilayer perceptron, a sinusoidal time embedding and a time-conditioned MLP.
+
+Every estimator that learns a function (drifts, scores, value functions, encoders) builds it from these blocks and
+trains it with :func:`dynfer.training.fit`. New parameters are created with ``settings.dtype`` on ``settings.device``
+unless ``dtype``/``device`` are given. One module per idea, all re-exported here:
+
+* :mod:`.activations`: the activation names (:data:`ACTIVATIONS`) and how a specification is resolved;
+* :mod:`.mlp`: :class:`MLP` and :class:`TimeConditionedMLP`;
+* :mod:`.embeddings`: :class:`SinusoidalTimeEmbedding`;
+* :mod:`.checks`: the argument checks they share.
+
+References
+----------
+Vaswani, A. et al. (2017). Attention is all you need. *NeurIPS* 30 (sinusoidal position encoding).
+Ho, J., Jain, A. & Abbeel, P. (2020). Denoising diffusion probabilistic models. *NeurIPS* 33 (its use for time).
+Elfwing, S., Uchibe, E. & Doya, K. (2018). Sigmoid-weighted linear units for neural network function approximation
+in reinforcement learning. *Neural Networks* 107, 3-11 (SiLU).
+"""
+
+from dynfer.nn.activations import ACTIVATIONS, ActivationLike
+from dynfer.nn.embeddings import SinusoidalTimeEmbedding
+from dynfer.nn.mlp import MLP, TimeConditionedMLP
+
+__all__ = ["ACTIVATIONS", "MLP", "ActivationLike", "SinusoidalTimeEmbedding", "TimeConditionedMLP"]
