@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -30,17 +31,34 @@ def pytest_configure(config):
     torch.set_num_threads(1)
 
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+BESIDE_CHECKOUT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def data_mirror() -> Path | None:
+    """The real-data mirror: ``DYNFER_DATA_DIR`` when set, else ``../shared/data`` beside the checkout."""
+    configured = os.environ.get("DYNFER_DATA_DIR")
+    for candidate in ([Path(configured)] if configured else []) + [BESIDE_CHECKOUT]:
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def mirror_dir() -> Path:
+    """The real-data mirror folder; skips (with the reason) when there is none."""
+    mirror = data_mirror()
+    if mirror is None:
+        pytest.skip(f"real datasets not available: DYNFER_DATA_DIR is {os.environ.get('DYNFER_DATA_DIR')!r} and "
+                    f"there is no folder {BESIDE_CHECKOUT} (the ../shared/data mirror)")
+    return mirror
 
 
 @pytest.fixture
-def shared_data() -> Path:
-    """The real datasets beside the checkout (``../shared/data``), used as the registry's local mirror.
+def shared_data(mirror_dir) -> Path:
+    """The real datasets (``DYNFER_DATA_DIR``, or ``../shared/data``), used as the registry's local mirror.
 
-    Tests that need them skip with a clear reason when the folder is absent. Files there are read in place,
+    Tests that need them skip with a clear reason when neither is there. Files there are read in place,
     never copied into the project.
     """
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"real datasets not available: no folder {SHARED_DATA} (the ../shared/data mirror)")
-    with dynfer.settings.override(data_dir=SHARED_DATA):
-        yield SHARED_DATA
+    with dynfer.settings.override(data_dir=mirror_dir):
+        yield mirror_dir

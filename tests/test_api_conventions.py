@@ -10,7 +10,7 @@ import dynfer.pp
 import dynfer.tl
 
 FACES = [(face, name, getattr(mod, name)) for face, mod in (("pp", dynfer.pp), ("tl", dynfer.tl), ("pl", dynfer.pl))
-         for name in mod.__all__]
+         for name in mod.__all__ if inspect.isfunction(getattr(mod, name))]
 
 
 @pytest.mark.parametrize(("face", "name", "func"), FACES, ids=[f"{f}.{n}" for f, n, _ in FACES])
@@ -32,3 +32,43 @@ def test_faces_take_anndata_first():
     for _, name, func in FACES:
         ann = inspect.signature(func).parameters["adata"].annotation
         assert ann in (AnnData, "AnnData", "ad.AnnData", "anndata.AnnData"), f"{name}: adata: AnnData"
+
+
+def test_plots_share_the_scanpy_keywords():
+    for name in dynfer.pl.__all__:
+        params = inspect.signature(getattr(dynfer.pl, name)).parameters
+        for kw, default in (("show", None), ("save", None), ("return_fig", False)):
+            assert kw in params, f"pl.{name} needs {kw}="
+            assert params[kw].kind is inspect.Parameter.KEYWORD_ONLY and params[kw].default is default, (name, kw)
+
+
+def _fitted_bridge():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    adata = AnnData(np.concatenate([rng.normal(size=(10, 2)) + k for k in range(3)]))
+    adata.obs["time"] = np.repeat([0.0, 1.0, 2.0], 10)
+    dynfer.tl.schrodinger_bridge(adata, reference="hooke", sigma=0.3, n_iter=1, seed=0)
+    return adata
+
+
+#: every plot, with the face that fits what it draws (a new plot must add a line here)
+PLOT_INPUTS = {"schrodinger_bridge": _fitted_bridge, "bridge_parameters": _fitted_bridge}
+
+
+@pytest.mark.parametrize("name", dynfer.pl.__all__)
+def test_plots_return_what_scanpy_returns(name):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    assert name in PLOT_INPUTS, f"add pl.{name} to PLOT_INPUTS"
+    adata = PLOT_INPUTS[name]()
+    func = getattr(dynfer.pl, name)
+    assert isinstance(func(adata, return_fig=True), Figure)
+    shown = func(adata, show=False)
+    assert isinstance(shown, Axes) or (isinstance(shown, list) and all(isinstance(a, Axes) for a in shown))
+    plt.close("all")

@@ -42,5 +42,7 @@ def test_mocap35_workflow(shared_data, tmp_path):
     # no published reference for this split; the deterministic baselines order as expected on walking data
     assert means["OT-midpoint"] < means["persistence"]
     assert math.isfinite(metrics["split_half_floor_mean"])
-    assert metrics["theta"]["dynfer (hooke reference)"]["k"] >= 0
+    # the Hooke spring constant is refitted away from its initial value (1.0) to a finite, positive value
+    k = metrics["theta"]["dynfer (hooke reference)"]["k"]
+    assert math.isfinite(k) and k > 0 and k != pytest.approx(1.0, rel=1e-3)
     assert any(name.endswith(".mat") for name in env["inputs"])

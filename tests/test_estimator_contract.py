@@ -321,3 +321,13 @@ class TestFaceContract:
         adata.uns[case.key] = {"params": {}}
         with pytest.raises(ValueError, match="not a fitted dynfer estimator"):
             case.consumers(adata, case.key)
+
+
+def test_every_fitting_face_and_estimator_has_a_contract_case():
+    import inspect
+
+    funcs = {n: getattr(dynfer.tl, n) for n in dynfer.tl.__all__ if inspect.isfunction(getattr(dynfer.tl, n))}
+    fitting = {n for n, f in funcs.items() if "key_added" in inspect.signature(f).parameters and n != "store_estimator"}
+    assert fitting <= {c.name for c in FACES}, "add a FaceCase for every tl function that fits"
+    estimators = {c for c in Estimator._registry.values() if c.__module__.startswith("dynfer.")}
+    assert estimators <= {c.cls for c in ESTIMATORS}, "add an EstimatorCase for every estimator class"

@@ -56,7 +56,7 @@ def test_bad_input_and_unfitted_use():
     with pytest.raises(ValueError, match="NaN"):
         SchrodingerBridge().fit([np.full((5, 2), np.nan), *x[1:]], [0.0, 1.0, 2.0])
     with pytest.raises(ValueError, match="p_step"):
-        SchrodingerBridge(p_step="sinkhorn")
+        SchrodingerBridge(p_step="sinkhorn").fit(x, [0.0, 1.0, 2.0])
     with pytest.raises(ValueError, match="unknown|family|Unknown"):
         SchrodingerBridge("quadratic").fit(x, [0.0, 1.0, 2.0])
     with pytest.raises(ValueError, match="not fitted"):

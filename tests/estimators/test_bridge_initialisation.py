@@ -76,13 +76,13 @@ def test_shooting_restarts_keep_lowest_loss(repressilator):
     assert report.loss == min(finite)
 
 
-def test_bad_init_options():
-    with pytest.raises(ValueError, match="init"):
-        SchrodingerBridge("repressilator", init="nope")
-    with pytest.raises(ValueError, match="n_restarts"):
-        SchrodingerBridge("repressilator", n_restarts=-1)
-    with pytest.raises(ValueError, match="sigma_anneal"):
-        SchrodingerBridge("repressilator", sigma_anneal=0.5)
+def test_bad_init_options_are_refused_at_fit():
+    xs, t = [np.ones((4, 3)) * k for k in range(3)], [0.0, 1.0, 2.0]
+    for name, bad in (("init", "nope"), ("n_restarts", -1), ("sigma_anneal", 0.5)):
+        est = SchrodingerBridge("repressilator", **{name: bad})  # the constructor stores arguments as given
+        assert getattr(est, name) == bad
+        with pytest.raises(ValueError, match=name):
+            est.fit(xs, t)
     ref = make_reference("repressilator", 3)
     with pytest.raises(ValueError, match="init method"):
         initialise_reference(ref, [np.zeros((3, 3))] * 2, [0.0, 1.0], method="nope")

@@ -1,4 +1,4 @@
-"""tl.schrodinger_bridge / tl.interpolate / pl faces: results land in uns, round-trip through h5ad, input safety."""
+"""tl.schrodinger_bridge / tl.interpolate / pl faces: the stored model in uns, h5ad round trips, input safety."""
 
 import matplotlib
 
@@ -7,10 +7,14 @@ matplotlib.use("Agg")
 import anndata as ad
 import numpy as np
 import pytest
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 import dynfer
 from dynfer.datasets import lotka_volterra_snapshots
 from dynfer.processes import wasserstein
+
+KEY = "schrodinger_bridge"
 
 
 @pytest.fixture(scope="module")
@@ -18,24 +22,29 @@ def fitted(tmp_path_factory):
     adata = lotka_volterra_snapshots(n_per_time=80, seed=1)
     dynfer.pp.split_timepoints(adata, holdout="odd")
     with dynfer.settings.override(progress=False):
-        dynfer.tl.schrodinger_bridge(adata, reference="lotka_volterra", sigma=0.1, n_iter=6, train_key="split")
+        dynfer.tl.schrodinger_bridge(adata, reference="lotka_volterra", sigma=0.1, n_iter=6, train_key="split",
+                                     seed=0)
     path = tmp_path_factory.mktemp("sb") / "fitted.h5ad"
     adata.write_h5ad(path)
     return ad.read_h5ad(path)
 
 
 def test_results_in_uns_survive_h5ad(fitted):
-    res = fitted.uns["schrodinger_bridge"]
+    res = fitted.uns[KEY]["results"]
     assert res["family"] == "lotka_volterra" and res["n_rounds"] >= 1
     np.testing.assert_array_equal(res["times"], [0.0, 2.0, 4.0, 6.0, 8.0, 10.0])
     assert res["theta"]["alpha"].shape == (res["n_rounds"],)
     assert np.all(np.isfinite(res["loss_after"]))
+    assert fitted.uns[KEY]["estimator"] == "SchrodingerBridge"
+    inputs = fitted.uns[KEY]["inputs"]
+    assert inputs["use_rep"] == "X" and inputs["train_key"] == "split" and inputs["n_rows"] == 6 * 80
 
 
 def test_interpolate_matches_heldout_better_than_persistence(fitted):
     held_t = 3.0
     out = dynfer.tl.interpolate(fitted, [held_t], n=80, seed=0)
     assert out.n_obs == 80 and np.all(out.obs["time"] == held_t)
+    assert list(out.var_names) == list(fitted.var_names)
     x = np.asarray(fitted.X)
     t = fitted.obs["time"].to_numpy()
     w_bridge = float(wasserstein(np.asarray(out.X, dtype=np.float64), x[t == held_t].astype(np.float64)))
@@ -43,11 +52,30 @@ def test_interpolate_matches_heldout_better_than_persistence(fitted):
     assert w_bridge < 0.5 * w_persist
 
 
-def test_plots(fitted):
-    ax = dynfer.pl.schrodinger_bridge(fitted, n_paths=5, n_times=10)
-    assert len(ax.lines) == 5
-    fig = dynfer.pl.bridge_parameters(fitted, truth={"alpha": 1.0})
+def test_interpolate_times_are_checked(fitted):
+    with pytest.raises(ValueError, match="empty"):
+        dynfer.tl.interpolate(fitted, [])
+    with pytest.raises(ValueError, match="span"):
+        dynfer.tl.interpolate(fitted, [11.0])
+    one = dynfer.tl.interpolate(fitted, 0.5, n=4, seed=1)  # a single time is a list of one
+    np.testing.assert_array_equal(one.X, dynfer.tl.interpolate(fitted, [0.5], n=4, seed=1).X)
+
+
+def test_plots_follow_the_scanpy_return_convention(fitted, tmp_path):
+    ax = dynfer.pl.schrodinger_bridge(fitted, n_paths=5, n_times=10, show=False, seed=0)
+    assert isinstance(ax, Axes) and len(ax.lines) == 5
+    fig = dynfer.pl.schrodinger_bridge(fitted, n_paths=5, n_times=10, return_fig=True, color="split", seed=0)
+    assert isinstance(fig, Figure) and fig.axes[0].get_legend() is not None  # categorical colour: a legend
+    _, own = matplotlib.pyplot.subplots()
+    assert dynfer.pl.schrodinger_bridge(fitted, ax=own, n_paths=2, n_times=4, show=False) is own
+    fig = dynfer.pl.bridge_parameters(fitted, truth={"alpha": 1.0}, return_fig=True)
     assert len(fig.axes) == 4
+    axes = dynfer.pl.bridge_parameters(fitted, show=False, save=tmp_path / "theta.png")
+    assert len(axes) == 4 and (tmp_path / "theta.png").stat().st_size > 0
+    assert dynfer.pl.schrodinger_bridge(fitted, n_paths=2, n_times=4, show=True) is None
+    with pytest.raises(ValueError, match="color"):
+        dynfer.pl.schrodinger_bridge(fitted, color="nope", show=False)
+    matplotlib.pyplot.close("all")
 
 
 def test_failed_fit_leaves_adata_untouched():
@@ -61,14 +89,14 @@ def test_failed_fit_leaves_adata_untouched():
     with pytest.raises(ValueError, match="at least 3"):
         dynfer.tl.schrodinger_bridge(one)
     assert set(adata.uns) == before
-    with pytest.raises(ValueError, match="no fitted bridge"):
+    with pytest.raises(ValueError, match="no fitted estimator"):
         dynfer.tl.interpolate(adata, [0.5])
 
 
 def test_copy_returns_new_object():
     adata = lotka_volterra_snapshots(n_per_time=20, seed=3)
-    out = dynfer.tl.schrodinger_bridge(adata, reference="brownian", sigma=0.2, copy=True)
-    assert out is not adata and "schrodinger_bridge" in out.uns and "schrodinger_bridge" not in adata.uns
+    out = dynfer.tl.schrodinger_bridge(adata, reference="brownian", sigma=0.2, copy=True, seed=0)
+    assert out is not adata and KEY in out.uns and KEY not in adata.uns
 
 
 def _assert_same_tree(a, b, path="uns"):
@@ -82,29 +110,49 @@ def _assert_same_tree(a, b, path="uns"):
         assert not isinstance(b, np.ndarray) and b == a and type(b) is type(a), f"{path}: {a!r} != {b!r}"
 
 
-def test_whole_uns_entry_survives_h5ad_unchanged(tmp_path):
+def test_whole_uns_entry_survives_h5ad_and_every_option_comes_back(tmp_path):
     adata = lotka_volterra_snapshots(n_per_time=15, seed=4)
     adata = adata[adata.obs["time"] <= 2.0].copy()
+    options = {"k": 0.5, "dtype": None}
+    coupling = {"ot_method": "sinkhorn", "max_iter": 5000}
     with dynfer.settings.override(progress=False):
         dynfer.tl.schrodinger_bridge(adata, reference="hooke", n_iter=2, seed=np.int64(2), steps_per_unit=10.0,
-                                     reference_kwargs={"k": 0.5, "dtype": None})
+                                     reference_kwargs=options, coupling_kwargs=coupling)
     adata.write_h5ad(tmp_path / "a.h5ad")
     back = ad.read_h5ad(tmp_path / "a.h5ad")
-    res = adata.uns["schrodinger_bridge"]
-    assert res["params"]["reference_kwargs"] == {"k": 0.5} and res["params"]["seed"] == 2
-    _assert_same_tree(res, back.uns["schrodinger_bridge"])
+    _assert_same_tree(adata.uns[KEY], back.uns[KEY])
+    est = dynfer.tl.load_estimator(back, KEY)
+    # no hand-kept option list: every parameter comes back exactly, None and nested dicts included
+    assert est.reference_kwargs == options and est.coupling_kwargs == coupling
+    assert est.seed == 2 and est.steps_per_unit == 10.0 and est.n_iter == 2
     np.testing.assert_array_equal(dynfer.tl.interpolate(back, [0.5], seed=1).X,
                                   dynfer.tl.interpolate(adata, [0.5], seed=1).X)
 
 
-def test_sigma_none_starts_from_a_tenth_of_the_spread_and_refits_it():
+def test_sigma_auto_starts_from_a_tenth_of_the_spread_and_refits_it():
     adata = dynfer.datasets.ou_snapshots(n_per_time=60, times=[0.0, 0.5, 1.0, 1.5], seed=3)
     spread = float(np.mean(np.asarray(adata.X, dtype=np.float64).std(axis=0)))
     with dynfer.settings.override(progress=False):
-        dynfer.tl.schrodinger_bridge(adata, reference="linear", sigma=None, n_iter=2)
-    res = adata.uns["schrodinger_bridge"]
-    assert res["params"]["fit_sigma"] is True
-    assert res["params"]["sigma_init"] == pytest.approx(0.1 * spread, rel=1e-6)
+        dynfer.tl.schrodinger_bridge(adata, reference="linear", n_iter=2, seed=0)  # sigma="auto" by default
+    res = adata.uns[KEY]["results"]
+    assert res["sigma_init"] == pytest.approx(0.1 * spread, rel=1e-6)
     # the θ-step re-estimates sigma from the residuals of the bridge paths: positive, finite and moved
     assert np.isfinite(res["sigma"]) and res["sigma"] > 0
-    assert res["sigma"] != pytest.approx(res["params"]["sigma_init"], rel=1e-9)
+    assert res["sigma"] != pytest.approx(res["sigma_init"], rel=1e-9)
+    est = dynfer.tl.load_estimator(adata, KEY)
+    assert est.sigma == "auto" and est.fit_sigma == "auto" and est.sigma_init_ == res["sigma_init"]
+
+
+def test_obsm_representation_is_used_and_checked():
+    adata = lotka_volterra_snapshots(n_per_time=20, seed=5)
+    adata = adata[adata.obs["time"] <= 3.0].copy()
+    adata.obsm["X_rep"] = np.asarray(adata.X) * 2.0
+    with dynfer.settings.override(progress=False):
+        dynfer.tl.schrodinger_bridge(adata, reference="brownian", sigma=0.2, use_rep="X_rep", seed=0)
+    out = dynfer.tl.interpolate(adata, [0.5], seed=0)
+    assert out.n_vars == 2
+    adata.X = np.asarray(adata.X) + 1.0  # X is not what the fit read: still fine
+    dynfer.tl.interpolate(adata, [0.5], seed=0)
+    adata.obsm["X_rep"] = adata.obsm["X_rep"] * 10
+    with pytest.raises(dynfer.tl.InputsChangedError, match="X_rep"):
+        dynfer.tl.interpolate(adata, [0.5], seed=0)

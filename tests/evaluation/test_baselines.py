@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from dynfer.estimators.bridges.baselines import ot_midpoint, persistence
+from dynfer.evaluation import ot_midpoint, persistence
 
 
 def test_ot_midpoint_of_a_translation_is_the_translated_sample():
