@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ __all__ = [
     "make_generator",
     "progress",
     "progress_bar",
+    "resolve_seed",
 ]
 
 
@@ -115,3 +117,30 @@ def progress_bar(total: int, *, desc: str | None = None, **kwargs: Any) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, disable=not settings.progress, leave=False, **kwargs)
+
+
+def resolve_seed(seed: int | torch.Generator | None, name: str = "seed") -> int:
+    """The integer seed that ``seed`` stands for.
+
+    Parameters
+    ----------
+    seed
+        ``None`` (``settings.seed``, or fresh entropy when that is ``None``), a non-negative ``int``, or a
+        :class:`torch.Generator` (one integer in ``[0, 2**31 - 1)`` is drawn from it, advancing it).
+    name
+        Argument name for error messages.
+
+    Returns
+    -------
+    int
+        A non-negative integer seed.
+    """
+    if seed is None:
+        seed = settings.seed
+        if seed is None:
+            return secrets.randbelow(2**31 - 1)
+    if isinstance(seed, torch.Generator):
+        return int(torch.randint(0, 2**31 - 1, (1,), generator=seed, device=seed.device))
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)) and seed >= 0:
+        return int(seed)
+    raise ValueError(f"{name} must be None, a non-negative int or a torch.Generator, got {seed!r}")

@@ -24,17 +24,16 @@ and its AnnData face always agree.
 from __future__ import annotations
 
 import inspect
-import secrets
 import warnings
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-import numpy as np
 import torch
 
 from dynfer._settings import settings
+from dynfer._validation import resolve_seed
 from dynfer.estimators._codec import decode_params, encode_params, state_to_numpy, state_to_torch
 
 __all__ = ["FILE_FORMAT", "FORMAT_VERSION", "Estimator", "NotFittedError", "get_estimator_class", "resolve_seed"]
@@ -49,33 +48,6 @@ E = TypeVar("E", bound="Estimator")
 
 class NotFittedError(ValueError, AttributeError):
     """A method that needs a fitted estimator was called before ``fit`` (or ``from_state`` / ``load``)."""
-
-
-def resolve_seed(seed: int | torch.Generator | None, name: str = "seed") -> int:
-    """The integer seed that ``seed`` stands for.
-
-    Parameters
-    ----------
-    seed
-        ``None`` (``settings.seed``, or fresh entropy when that is ``None``), a non-negative ``int``, or a
-        :class:`torch.Generator` (one integer in ``[0, 2**31 - 1)`` is drawn from it, advancing it).
-    name
-        Argument name for error messages.
-
-    Returns
-    -------
-    int
-        A non-negative integer seed.
-    """
-    if seed is None:
-        seed = settings.seed
-        if seed is None:
-            return secrets.randbelow(2**31 - 1)
-    if isinstance(seed, torch.Generator):
-        return int(torch.randint(0, 2**31 - 1, (1,), generator=seed, device=seed.device))
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)) and seed >= 0:
-        return int(seed)
-    raise ValueError(f"{name} must be None, a non-negative int or a torch.Generator, got {seed!r}")
 
 
 def package_version(name: str) -> str:
