@@ -26,8 +26,8 @@ from _common import write_results
 
 import dynfer
 from dynfer.estimators.bridges import SchrodingerBridge
-from dynfer.workflows.bridges import heldout_with_baselines
 from dynfer.processes import wasserstein
+from dynfer.workflows.bridges import heldout_with_baselines
 
 FAMILIES = {"lotka_volterra": "lotka_volterra", "gulf_of_mexico": "vortex",
             "repressilator_mrna": "repressilator", "repressilator_mrna_protein": "repressilator"}
