@@ -54,7 +54,8 @@ def test_scores_are_the_metric_of_each_methods_samples():
     for a, b in zip(xs, copies, strict=True):  # the caller's data are untouched
         np.testing.assert_array_equal(a, b)
     m = res.metrics()
-    assert m["w2"]["oracle"] == res.values()["oracle"] and m["split_half_floor_mean"] == pytest.approx(np.mean(res.floor["W2"]))
+    assert m["w2"]["oracle"] == res.values()["oracle"]
+    assert m["split_half_floor_mean"] == pytest.approx(np.mean(res.floor["W2"]))
 
 
 def test_given_floor_and_times_and_bad_input():
