@@ -193,3 +193,20 @@ def test_dataset_not_found_inside_the_run_becomes_a_missing_dataset_error(tmp_pa
     assert "DYNFER_DATA_DIR" in str(info.value)
     assert isinstance(info.value.__cause__, dynfer.datasets.DatasetNotFoundError)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["wf"]
+
+
+def test_registry_names_only_workflows_that_exist_and_read_the_dataset():
+    from dynfer.datasets import SYNTHETIC
+    from dynfer.datasets.registry import get_entry
+
+    workflows = {w.name: w for w in list_workflows()}
+    for name in dynfer.datasets.list_datasets():
+        if name in SYNTHETIC:
+            continue
+        for wf in get_entry(name).workflows:
+            assert wf in workflows, f"registry entry {name!r} names workflow {wf!r}, which does not exist"
+            assert name in workflows[wf].datasets, f"workflow {wf!r} does not declare dataset {name!r}"
+    for w in workflows.values():
+        for d in w.datasets:
+            if d not in SYNTHETIC:
+                assert w.name in get_entry(d).workflows, f"registry entry {d!r} should list workflow {w.name!r}"
