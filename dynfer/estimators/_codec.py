@@ -162,6 +162,44 @@ def _check_key(key: Any, where: str) -> str:
     return key
 
 
+def _map_state(state: Mapping[str, Any], leaf: Any, where: str) -> dict[str, Any]:
+    """Apply ``leaf(value, where)`` to every leaf of a nested state, checking keys on the way."""
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        key = _check_key(key, where)
+        here = f"{where}[{key!r}]"
+        out[key] = _map_state(value, leaf, here) if isinstance(value, Mapping) else leaf(value, here)
+    return out
+
+
+def _bad_leaf(value: Any, where: str) -> ValueError:
+    return ValueError(f"{where} is a {type(value).__name__}; state leaves must be arrays, numbers, booleans or strings")
+
+
+def _numpy_leaf(value: Any, where: str) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy().copy()
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, (bool, int, float, str, np.generic)):
+        return value.item() if isinstance(value, np.generic) else value
+    raise _bad_leaf(value, where)
+
+
+def _torch_leaf(value: Any, where: str) -> Any:
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "OUS":
+            raise ValueError(f"{where} is an array of strings; state arrays must be numeric")
+        return torch.from_numpy(np.ascontiguousarray(value).copy())
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().clone()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    raise _bad_leaf(value, where)
+
+
 def state_to_numpy(state: Mapping[str, Any], where: str = "state") -> dict[str, Any]:
     """A state with every tensor leaf as a numpy array (what ``AnnData.uns`` and h5ad hold).
 
@@ -177,21 +215,7 @@ def state_to_numpy(state: Mapping[str, Any], where: str = "state") -> dict[str, 
     dict
         The same structure; tensors became numpy arrays, numpy scalars Python scalars.
     """
-    out: dict[str, Any] = {}
-    for key, value in state.items():
-        key = _check_key(key, where)
-        if isinstance(value, Mapping):
-            out[key] = state_to_numpy(value, f"{where}[{key!r}]")
-        elif isinstance(value, torch.Tensor):
-            out[key] = value.detach().cpu().numpy().copy()
-        elif isinstance(value, np.ndarray):
-            out[key] = value.copy()
-        elif isinstance(value, (bool, int, float, str, np.generic)):
-            out[key] = value.item() if isinstance(value, np.generic) else value
-        else:
-            raise ValueError(f"{where}[{key!r}] is a {type(value).__name__}; state leaves must be arrays, numbers, "
-                             "booleans or strings")
-    return out
+    return _map_state(state, _numpy_leaf, where)
 
 
 def state_to_torch(state: Mapping[str, Any], where: str = "state") -> dict[str, Any]:
@@ -209,22 +233,4 @@ def state_to_torch(state: Mapping[str, Any], where: str = "state") -> dict[str, 
     dict
         The same structure; numpy arrays (and numpy scalars read from h5ad) became tensors or Python scalars.
     """
-    out: dict[str, Any] = {}
-    for key, value in state.items():
-        key = _check_key(key, where)
-        if isinstance(value, Mapping):
-            out[key] = state_to_torch(value, f"{where}[{key!r}]")
-        elif isinstance(value, np.ndarray):
-            if value.dtype.kind in "OUS":
-                raise ValueError(f"{where}[{key!r}] is an array of strings; state arrays must be numeric")
-            out[key] = torch.from_numpy(np.ascontiguousarray(value).copy())
-        elif isinstance(value, torch.Tensor):
-            out[key] = value.detach().cpu().clone()
-        elif isinstance(value, np.generic):
-            out[key] = value.item()
-        elif isinstance(value, (bool, int, float, str)):
-            out[key] = value
-        else:
-            raise ValueError(f"{where}[{key!r}] is a {type(value).__name__}; state leaves must be arrays, numbers, "
-                             "booleans or strings")
-    return out
+    return _map_state(state, _torch_leaf, where)
