@@ -107,8 +107,9 @@ def schrodinger_bridge(
     fig, ax = new_axes(ax, (5, 4))
     _scatter(ax, x[:, i], x[:, j], adata.obs[colour_key], colour_key)
     ax.plot(traj[:, :, i], traj[:, :, j], color="k", lw=0.6, alpha=0.5)
-    ax.set_xlabel(f"{spec.use_rep}[{i}]")
-    ax.set_ylabel(f"{spec.use_rep}[{j}]")
+    names = list(adata.var_names) if spec.use_rep == "X" else [f"{spec.use_rep}[{k}]" for k in range(x.shape[1])]
+    ax.set_xlabel(str(names[i]))
+    ax.set_ylabel(str(names[j]))
     ax.set_title(f"Schrödinger bridge ({est.reference_.family} reference)")
     return finish(fig, ax, show=show, save=save, return_fig=return_fig)
 

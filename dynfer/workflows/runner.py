@@ -361,9 +361,10 @@ def run_workflow(
     for dataset in workflow.datasets:
         if dataset_status(dataset) == "missing":
             raise MissingDatasetError(_missing_message(workflow.name, dataset))
-    import matplotlib
+    import matplotlib.pyplot as plt
 
-    matplotlib.use("Agg")  # reports render off screen; only the runner chooses the backend, never library code
+    previous = plt.get_backend()
+    plt.switch_backend("Agg")  # reports render off screen; only the runner chooses the backend, never library code
     module = workflow.load()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
@@ -381,5 +382,10 @@ def run_workflow(
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+        if previous.lower() != "agg":
+            try:  # give a notebook its backend back
+                plt.switch_backend(previous)
+            except Exception:  # pragma: no cover - a backend that cannot be restored here
+                pass
     return out / relative, metrics
 
