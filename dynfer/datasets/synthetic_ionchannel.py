@@ -21,8 +21,10 @@ from typing import Any
 
 import anndata as ad
 import numpy as np
+import torch
 
 from dynfer import _keys as K
+from dynfer._validation import resolve_seed
 from dynfer.io._model import make_states
 
 __all__ = ["DEFAULT_ION_CHANNEL_Q", "ion_channel"]
@@ -57,7 +59,7 @@ def ion_channel(
     noise_sd: float = 0.3,
     *,
     filter_cutoff: float | None = None,
-    seed: int = 0,
+    seed: int | torch.Generator | None = None,
 ) -> ad.AnnData:
     r"""Simulate noisy single-channel currents from a Markov gating scheme.
 
@@ -89,7 +91,9 @@ def ion_channel(
         Cutoff :math:`f_c` (Hz) of the Gaussian low-pass filter; ``None`` for no filter. Must be below
         ``sampling_rate / 2``.
     seed
-        Seeds both the gating paths (torch) and the noise (numpy).
+        Seeds both the gating paths (torch) and the noise (numpy); a :class:`torch.Generator` stands for one int drawn
+        from it. ``None``: ``dynfer.settings.seed`` (fresh entropy when that is ``None``); the seed used is recorded in
+        ``uns['dynfer_source']['seed']``.
 
     Returns
     -------
@@ -108,6 +112,7 @@ def ion_channel(
     """
     from dynfer.processes.jumps import RateMatrix
 
+    seed = resolve_seed(seed)
     if isinstance(n_traces, bool) or not isinstance(n_traces, int | np.integer) or n_traces < 1:
         raise ValueError(f"n_traces must be a positive int, got {n_traces!r}")
     duration = _positive(duration, "duration")
@@ -159,7 +164,7 @@ def ion_channel(
         "n_traces": int(n_traces),
         "n_states": n,
         "stationary": rm.stationary_distribution().cpu().numpy().astype(np.float64),
-        "seed": int(seed),
+        "seed": seed,
     }
     adata = make_states(
         paths.reshape(-1),

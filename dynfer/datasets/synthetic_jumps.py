@@ -4,7 +4,8 @@ Each generator simulates all paths at once with :meth:`dynfer.processes.RateMatr
 observes them on a regular grid shared by all paths or on per-path irregular grids, optionally flips a fraction of
 the observed labels, and returns discrete-state AnnData (``obs['state']``, ``obs['time']``, ``obs['trajectory']``)
 built with :func:`dynfer.io.make_states`. The generating parameters, the rate matrix and its stationary law are
-recorded in ``uns['dynfer_source']``.
+recorded in ``uns['dynfer_source']``. ``seed=None`` means ``dynfer.settings.seed`` (fresh entropy when that is
+``None``); the seed actually used is recorded in ``uns['dynfer_source']['parameters']['seed']``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 
 from dynfer._settings import settings
+from dynfer._validation import resolve_seed
 from dynfer.io._model import make_states
 from dynfer.processes import RateMatrix, flashing_ratchet
 
@@ -104,7 +106,7 @@ def jump_paths(
     t_max: float = 1.0,
     label_noise: float = 0.0,
     initial: Any = None,
-    seed: int | None = 0,
+    seed: int | torch.Generator | None = None,
     device: str | torch.device | None = None,
     parameters: dict[str, Any] | None = None,
 ) -> ad.AnnData:
@@ -130,8 +132,11 @@ def jump_paths(
     initial
         ``None``: start from the stationary law; a probability vector, or integer start states.
     seed
-        Seed of one :class:`torch.Generator` used for the grid, the paths and the label noise.
+        Seed of the one :class:`torch.Generator` used for the grid, the paths and the label noise (a
+        :class:`torch.Generator` stands for one int drawn from it). ``None``: ``dynfer.settings.seed`` (fresh entropy
+        when that is ``None``); the seed used is recorded in ``uns['dynfer_source']['parameters']['seed']``.
     """
+    seed = resolve_seed(seed)
     rm = Q if isinstance(Q, RateMatrix) else RateMatrix(np.asarray(Q, dtype=np.float64))
     if isinstance(n_paths, bool) or not isinstance(n_paths, int) or n_paths < 1:
         raise ValueError(f"n_paths must be a positive int, got {n_paths!r}")
@@ -156,7 +161,7 @@ def jump_paths(
             "n_times": int(n_t),
             "t_max": float(time_mat.max()),
             "label_noise": noise,
-            "seed": "none" if seed is None else int(seed),
+            "seed": seed,
         },
         "rate_matrix": q,
         "stationary_distribution": rm.stationary_distribution().detach().cpu().numpy(),
@@ -184,7 +189,7 @@ def flashing_ratchet_paths(
     t_max: float = 2.5,
     label_noise: float = 0.0,
     initial: Any = None,
-    seed: int | None = 0,
+    seed: int | torch.Generator | None = None,
     device: str | torch.device | None = None,
 ) -> ad.AnnData:
     r"""Paths of the 6-state discrete flashing ratchet (Roldán & Parrondo 2010), as in the FIM-MJP DFR benchmark.
@@ -197,6 +202,9 @@ def flashing_ratchet_paths(
     The defaults reproduce the staged ``fim_dfr`` design (V = r = b = 1, 100 regular points on [0, 2.5], initial
     state from the stationary law); ``grid="irregular"`` draws per-path sorted uniform times and ``label_noise``
     flips that fraction of labels (FIM's prior uses 1 %).
+
+    The keywords, ``seed`` included (``None``: ``dynfer.settings.seed``, fresh entropy when that is ``None``; the
+    seed used is recorded in ``uns['dynfer_source']['parameters']['seed']``), are those of :func:`jump_paths`.
 
     Returns
     -------
@@ -238,7 +246,7 @@ def alanine_dipeptide_surrogate(
     t_max: float = 2.0,
     label_noise: float = 0.0,
     initial: Any = None,
-    seed: int | None = 0,
+    seed: int | torch.Generator | None = None,
     device: str | torch.device | None = None,
 ) -> ad.AnnData:
     r"""Surrogate of alanine-dipeptide conformational dynamics: the 6-state NeuralMJP rate matrix :data:`ADP_RATES`.
@@ -247,6 +255,9 @@ def alanine_dipeptide_surrogate(
     ICML 2023; the unit is the one in which FIM reports its ADP rates after multiplying by 1000). Stationary law
     :math:`\pi \approx (0.298, 0.312, 0.232, 0.097, 0.053, 0.008)`, slowest time scale 0.691. This stands in for
     the real trajectories (mdshare, CC BY 4.0), which are not staged. The default target-set size is 200 paths.
+
+    The keywords, ``seed`` included (``None``: ``dynfer.settings.seed``, fresh entropy when that is ``None``; the
+    seed used is recorded in ``uns['dynfer_source']['parameters']['seed']``), are those of :func:`jump_paths`.
     """
     return jump_paths(
         RateMatrix.from_rates(torch.as_tensor(ADP_RATES, dtype=torch.float64)),
@@ -275,7 +286,7 @@ def protein_folding(
     t_max: float = 100.0,
     label_noise: float = 0.0,
     initial: Any = None,
-    seed: int | None = 0,
+    seed: int | torch.Generator | None = None,
     device: str | torch.device | None = None,
 ) -> ad.AnnData:
     r"""Two-state protein-folding model: state 0 ("low") :math:`\rightleftharpoons` state 1 ("high").
@@ -286,6 +297,9 @@ def protein_folding(
     with the NeuralMJP rates :math:`k_\uparrow = 0.028` (low → high) and :math:`k_\downarrow = 0.085` (high → low)
     fitted to the VAMPnets 5-D folding toy (Mardt et al. 2018: stationary (0.73, 0.27)); relaxation time
     :math:`1/(k_\uparrow + k_\downarrow) \approx 8.85`. The default target-set size is 2000 paths.
+
+    The keywords, ``seed`` included (``None``: ``dynfer.settings.seed``, fresh entropy when that is ``None``; the
+    seed used is recorded in ``uns['dynfer_source']['parameters']['seed']``), are those of :func:`jump_paths`.
     """
     rates = np.array([[0.0, float(rate_up)], [float(rate_down), 0.0]])
     return jump_paths(

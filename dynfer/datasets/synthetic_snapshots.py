@@ -8,7 +8,8 @@ couplings). The SDEs are integrated with the batched Euler–Maruyama of :meth:`
 (all paths of all time points at once); the vortex and OU marginals are sampled exactly.
 
 Every generator returns snapshot AnnData (``X`` the state, ``obs['time']``) with its parameters in
-``uns['dynfer_source']``.
+``uns['dynfer_source']``. ``seed=None`` means ``dynfer.settings.seed`` (fresh entropy when that is ``None``); the
+seed actually used is recorded in ``uns['dynfer_source']['parameters']['seed']``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 
 from dynfer._settings import settings
+from dynfer._validation import resolve_seed
 from dynfer.io._model import make_snapshots
 from dynfer.processes import SDE, LotkaVolterra, OrnsteinUhlenbeck, Repressilator
 
@@ -59,7 +61,7 @@ def _simulate_snapshots(
     *,
     dt: float,
     independent: bool,
-    seed: int | None,
+    seed: int,
     device: str | torch.device | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Simulate from uniform initial boxes; return rows (x, time, trajectory or None)."""
@@ -106,7 +108,7 @@ def lotka_volterra_snapshots(
     x0_high: Sequence[float] = (5.1, 4.1),
     dt: float = 0.01,
     independent: bool = True,
-    seed: int | None = 0,
+    seed: int | torch.Generator | None = None,
     device: str | torch.device | None = None,
 ) -> ad.AnnData:
     r"""Snapshots of the stochastic Lotka–Volterra model of the ``mmtraj_benchmarks`` LV data.
@@ -116,6 +118,13 @@ def lotka_volterra_snapshots(
     (Itô, multiplicative noise), :math:`(x_0, y_0) \sim U([5, 5.1] \times [4, 4.1])`, defaults
     :math:`\alpha = 1, \beta = 0.4, \gamma = 0.4, \delta = 0.1, \sigma = 0.02`, observation times 0, 1, ..., 10 and
     200 points per time (Shen, Berlinghieri & Broderick, AISTATS 2025). Euler–Maruyama with step ``dt``.
+
+    Parameters
+    ----------
+    seed
+        Seeds the one :class:`torch.Generator` of the initial points and the Euler–Maruyama increments (a
+        :class:`torch.Generator` stands for one int drawn from it). ``None``: ``dynfer.settings.seed`` (fresh entropy
+        when that is ``None``); the seed used is recorded in ``uns['dynfer_source']['parameters']['seed']``.
 
     Returns
     -------
@@ -130,6 +139,7 @@ def lotka_volterra_snapshots(
     >>> adata.shape
     (30, 2)
     """
+    seed = resolve_seed(seed)
     n = _check_n(n_per_time)
     t = _times(times)
     lo, hi = _uniform_box(x0_low, x0_high, "x0_low/x0_high")
@@ -167,7 +177,7 @@ def repressilator_snapshots(
     x0_high: Sequence[float] = (1.1, 1.1, 2.1),
     dt: float = 0.01,
     independent: bool = True,
-    seed: int | None = 0,
+    seed: int | torch.Generator | None = None,
     device: str | torch.device | None = None,
 ) -> ad.AnnData:
     r"""Snapshots of the three-gene repressilator (mRNA only), as in the ``Repressilatormrna`` benchmark.
@@ -181,7 +191,15 @@ def repressilator_snapshots(
     was simulated with Euler steps of ``1e-3``: pass ``dt=1e-3`` to reproduce its law (with the default ``0.01`` the
     limit cycle's phase drifts, and at :math:`t = 8` the two laws are 0.65 apart in W2 against a sampling floor of
     about 0.1).
+
+    Parameters
+    ----------
+    seed
+        Seeds the one :class:`torch.Generator` of the initial points and the noise increments (a
+        :class:`torch.Generator` stands for one int drawn from it). ``None``: ``dynfer.settings.seed`` (fresh entropy
+        when that is ``None``); the seed used is recorded in ``uns['dynfer_source']['parameters']['seed']``.
     """
+    seed = resolve_seed(seed)
     npt = _check_n(n_per_time)
     t = _times(times)
     lo, hi = _uniform_box(x0_low, x0_high, "x0_low/x0_high")
@@ -217,9 +235,9 @@ def _relu_noise(sigma: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Te
     return g
 
 
-def _source(name: str, params: dict[str, Any], seed: int | None, **extra: Any) -> dict[str, Any]:
+def _source(name: str, params: dict[str, Any], seed: int, **extra: Any) -> dict[str, Any]:
     clean = {k: (np.asarray(v) if isinstance(v, list | tuple) else v) for k, v in params.items()}
-    clean["seed"] = "none" if seed is None else int(seed)
+    clean["seed"] = int(seed)
     return {"name": name, "generator": f"dynfer.datasets.{name}", "parameters": clean, **extra}
 
 
@@ -241,7 +259,7 @@ def vortex_snapshots(
     x0_low: Sequence[float] = (-0.05, -0.8),
     x0_high: Sequence[float] = (0.05, -0.7),
     independent: bool = True,
-    seed: int | None = 0,
+    seed: int | torch.Generator | None = None,
     device: str | torch.device | None = None,
 ) -> ad.AnnData:
     r"""Snapshots of particles advected by a rigid-rotation vortex with additive noise (a Gulf-of-Mexico stand-in).
@@ -254,7 +272,16 @@ def vortex_snapshots(
     how it is sampled (no time-stepping error). The defaults mimic the staged GoM design: times 0, 0.8, ..., 8,
     :math:`X_0 \sim U([-0.05, 0.05] \times [-0.8, -0.7])`, :math:`\sigma = 0.01`; :math:`\omega = 0.4` turns the
     particles by 3.2 rad over the horizon. The SBIRR reference family for GoM is such a rigid rotation.
+
+    Parameters
+    ----------
+    seed
+        Seeds the one :class:`torch.Generator` behind the initial points and the Gaussian noise, which is sampled
+        exactly; a :class:`torch.Generator` stands for one int drawn from it. ``None``: ``dynfer.settings.seed``
+        (fresh entropy when that is ``None``). The seed used is recorded in
+        ``uns['dynfer_source']['parameters']['seed']``.
     """
+    seed = resolve_seed(seed)
     npt = _check_n(n_per_time)
     t = _times(times)
     lo, hi = _uniform_box(x0_low, x0_high, "x0_low/x0_high")
@@ -316,7 +343,7 @@ def ou_snapshots(
     dim: int = 2,
     x0_mean: float | Sequence[float] = 2.0,
     x0_std: float = 0.1,
-    seed: int | None = 0,
+    seed: int | torch.Generator | None = None,
     device: str | torch.device | None = None,
 ) -> ad.AnnData:
     r"""Independent snapshots of an Ornstein–Uhlenbeck process, sampled from its exact Gaussian marginals.
@@ -326,7 +353,15 @@ def ou_snapshots(
     so :math:`X_t \sim \mathcal N(e^{-At} m_0,\ s_0^2 e^{-At} e^{-A^\top t} + \Sigma_t)` with
     :math:`\Sigma_t = \int_0^t e^{-As}\,2D\,e^{-A^\top s} ds` (Van Loan). Every time point has its own draw. The exact
     marginal means ``(T, d)`` and covariances ``(T, d, d)`` are stored in ``uns['dynfer_source']`` as ground truth.
+
+    Parameters
+    ----------
+    seed
+        Seeds the one :class:`torch.Generator` of the initial points and the exact marginal draws (a
+        :class:`torch.Generator` stands for one int drawn from it). ``None``: ``dynfer.settings.seed`` (fresh entropy
+        when that is ``None``); the seed used is recorded in ``uns['dynfer_source']['parameters']['seed']``.
     """
+    seed = resolve_seed(seed)
     npt = _check_n(n_per_time)
     t = _times(times)
     dev = settings.resolve_device(device)

@@ -5,6 +5,9 @@
 * :func:`standardize`, :func:`pca` — scaling and principal components (through scanpy);
 * :func:`trajectories_to_snapshots` — drop path identities (or interpolate to common times);
 * :func:`idealize` — ion-channel currents to discrete conductance states and a dwell-time table.
+
+Seeded functions take ``seed=None``, meaning ``dynfer.settings.seed`` (fresh entropy when that is ``None``), and
+record the seed they used in the ``uns`` entry they write.
 """
 
 from dynfer.pp._idealize import idealize

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from dynfer import _keys as K
+from dynfer._validation import resolve_seed
 
 __all__ = ["dwell_times", "idealize", "idealize_trace"]
 
@@ -244,7 +245,7 @@ def idealize_trace(
     method: str = "gmm_hmm",
     n_iter: int = 10,
     tol: float = 1e-7,
-    seed: int = 0,
+    seed: int | None = None,
     shared_noise: bool = True,
     update_levels: bool = True,
     max_fit_samples: int = 20_000,
@@ -265,7 +266,8 @@ def idealize_trace(
     n_iter, tol
         Baum–Welch iterations at most, and the relative log-likelihood change that stops them.
     seed
-        Seed of the mixture fit (and of the subsample it is fitted to).
+        Seed of the mixture fit (and of the subsample it is fitted to); ``None``: ``dynfer.settings.seed`` (fresh
+        entropy when that is ``None``); the seed used is recorded in ``params["seed"]``.
     shared_noise
         One noise standard deviation for all levels (a tied mixture; recording noise) instead of one per level.
     update_levels
@@ -277,8 +279,9 @@ def idealize_trace(
     -------
     states, params
         ``states`` int64 ``(T,)``, 0 = lowest level; ``params`` with ``means``, ``sds``, ``weights``,
-        ``transition_matrix`` (per sample), ``initial``, ``log_likelihood``, ``n_iter``, ``converged``.
+        ``transition_matrix`` (per sample), ``initial``, ``log_likelihood``, ``n_iter``, ``converged``, ``seed``.
     """
+    seed = resolve_seed(seed)
     x = np.asarray(current, dtype=np.float64).reshape(-1)
     T = len(x)
     if isinstance(n_states, bool) or not isinstance(n_states, int | np.integer) or n_states < 2:
@@ -300,7 +303,7 @@ def idealize_trace(
     levels = _fit_levels(x, int(n_states), seed=seed, max_fit_samples=max_fit_samples, shared_noise=shared_noise)
     if len(np.unique(np.round(levels["means"], 12))) < n_states or not (levels["sds"] > 0).all():
         raise ValueError(f"the current does not show {n_states} distinct levels (the mixture fit collapsed)")
-    params: dict[str, Any] = {"method": method, "shared_noise": shared_noise}
+    params: dict[str, Any] = {"method": method, "shared_noise": shared_noise, "seed": seed}
     if method == "gmm":
         logp = _log_emissions(x, levels["means"], levels["sds"]) + np.log(levels["weights"])[None, :]
         params.update(levels)
@@ -403,7 +406,7 @@ def idealize(
     key_added: str = K.STATE,
     n_iter: int = 10,
     shared_noise: bool = True,
-    seed: int = 0,
+    seed: int | None = None,
     copy: bool = False,
 ) -> ad.AnnData | None:
     r"""Idealise single-channel currents into discrete conductance states (Gaussian mixture + hidden Markov model).
@@ -450,7 +453,8 @@ def idealize(
     shared_noise
         One noise level for all states (default; recording noise) or one per state (open-channel noise).
     seed
-        Seed of the mixture fit.
+        Seed of the mixture fit; ``None``: ``dynfer.settings.seed`` (fresh entropy when that is ``None``); the seed
+        used is recorded in ``uns[key_added + '_params']['seed']``.
     copy
         Return a modified copy instead of writing into ``adata``.
 
@@ -474,6 +478,7 @@ def idealize(
     Qin, F., Auerbach, A. & Sachs, F. (2000). A direct optimization approach to hidden Markov modeling for single
     channel kinetics. *Biophys. J.* 79, 1915-1927.
     """
+    seed = resolve_seed(seed)
     if not isinstance(adata, ad.AnnData):
         raise ValueError(f"adata must be an AnnData, got {type(adata).__name__}")
     if isinstance(n_states, bool) or not isinstance(n_states, int | np.integer) or n_states < 2:

@@ -9,6 +9,7 @@ from anndata import AnnData
 from scipy import sparse
 
 from dynfer import _keys as K
+from dynfer._validation import resolve_seed
 from dynfer.io._model import validate_snapshots
 
 __all__ = ["pca", "standardize"]
@@ -121,7 +122,7 @@ def pca(
     adata: AnnData,
     n_comps: int,
     *,
-    seed: int = 0,
+    seed: int | None = None,
     key_added: str = "X_pca",
     copy: bool = False,
 ) -> AnnData | None:
@@ -138,7 +139,9 @@ def pca(
     n_comps
         Number of components, ``1 <= n_comps <= min(n_obs, n_vars)``.
     seed
-        ``random_state`` of the randomised / ARPACK solvers, so that the result is reproducible.
+        ``random_state`` of the randomised / ARPACK solvers, so that the result is reproducible; ``None``:
+        ``dynfer.settings.seed`` (fresh entropy when that is ``None``); the seed used is recorded in
+        ``uns[...]["params"]["seed"]`` (``uns["pca"]`` or ``uns[key_added]``).
     key_added
         ``obsm`` key of the embedding. With the default ``"X_pca"`` the loadings go to ``varm["PCs"]`` and the
         variances to ``uns["pca"]`` (scanpy's default keys); otherwise to ``varm[key_added]`` and
@@ -156,8 +159,10 @@ def pca(
     Raises
     ------
     ValueError
-        If ``n_comps`` is out of range, ``X`` is missing or holds NaN.
+        If ``n_comps`` is out of range, ``seed`` is not a non-negative integer or ``None``, ``X`` is missing or holds
+        NaN.
     """
+    seed = resolve_seed(seed)
     if not isinstance(adata, AnnData):
         raise ValueError(f"adata must be an AnnData, got {type(adata).__name__}")
     if adata.X is None:
@@ -165,8 +170,6 @@ def pca(
     limit = min(adata.n_obs, adata.n_vars)
     if isinstance(n_comps, bool) or not isinstance(n_comps, int | np.integer) or not 1 <= n_comps <= limit:
         raise ValueError(f"n_comps must be an integer in [1, min(n_obs, n_vars) = {limit}], got {n_comps!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     data = adata.X.data if sparse.issparse(adata.X) else np.asarray(adata.X)
     if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
         raise ValueError("adata.X contains NaN or infinite values")
@@ -182,10 +185,10 @@ def pca(
         out,
         int(n_comps),
         svd_solver=solver,
-        random_state=int(seed),
+        random_state=seed,
         dtype=dtype,
         key_added=None if default else key_added,
     )
     uns_key = "pca" if default else key_added
-    out.uns[uns_key]["params"].update(n_comps=int(n_comps), seed=int(seed), svd_solver=solver or "scanpy default")
+    out.uns[uns_key]["params"].update(n_comps=int(n_comps), seed=seed, svd_solver=solver or "scanpy default")
     return out if copy else None

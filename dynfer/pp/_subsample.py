@@ -6,7 +6,7 @@ import numpy as np
 from anndata import AnnData
 
 from dynfer import _keys as K
-from dynfer._settings import settings
+from dynfer._validation import resolve_seed
 from dynfer.io._model import validate_snapshots
 
 __all__ = ["subsample_per_time"]
@@ -17,7 +17,7 @@ def subsample_per_time(
     n: int,
     *,
     time_key: str = K.TIME,
-    seed: int | None = 0,
+    seed: int | None = None,
     copy: bool = False,
 ) -> AnnData | None:
     """Keep at most ``n`` cells of every time point, drawn uniformly without replacement.
@@ -34,8 +34,9 @@ def subsample_per_time(
     time_key
         Column of ``obs`` with the observation times.
     seed
-        Seed of the :func:`numpy.random.default_rng` generator; ``None`` uses ``dynfer.settings.seed`` (fresh
-        entropy when that is ``None`` too). The same seed always keeps the same cells.
+        Seed of the :func:`numpy.random.default_rng` generator; ``None``: ``dynfer.settings.seed`` (fresh entropy
+        when that is ``None``); the seed used is recorded in ``uns["subsample_per_time"]["seed"]``. The same seed
+        always keeps the same cells.
     copy
         Return the subsample instead of subsetting ``adata`` in place.
 
@@ -52,17 +53,13 @@ def subsample_per_time(
         If ``n`` is not a positive integer, ``seed`` is not a non-negative integer or ``None``, or ``obs[time_key]``
         is missing or not numeric.
     """
+    seed = resolve_seed(seed)
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise ValueError(f"n must be a positive integer (cells kept per time point), got {n!r}")
-    chosen_seed = settings.seed if seed is None else seed
-    if chosen_seed is not None and (
-        isinstance(chosen_seed, bool) or not isinstance(chosen_seed, int | np.integer) or chosen_seed < 0
-    ):
-        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
     validate_snapshots(adata, time_key, min_times=1)
     times = adata.obs[time_key].to_numpy(dtype=np.float64)
     distinct, inverse, counts = np.unique(times, return_inverse=True, return_counts=True)
-    rng = np.random.default_rng(chosen_seed)
+    rng = np.random.default_rng(seed)
     # one uniform key per cell; within each time point keep the n smallest keys (a uniform draw without replacement)
     keys = rng.random(len(times))
     order = np.lexsort((keys, inverse))
@@ -72,14 +69,12 @@ def subsample_per_time(
     keep = np.flatnonzero(rank < n)
     record = {
         "n": int(n),
-        "seed": chosen_seed,
+        "seed": seed,
         "time_key": time_key,
         "times": distinct,
         "n_cells_before": counts.astype(np.int64),
         "n_cells_after": np.minimum(counts, n).astype(np.int64),
     }
-    if chosen_seed is None:
-        record.pop("seed")
     if copy:
         out = adata[keep].copy()
         out.uns["subsample_per_time"] = record

@@ -11,19 +11,12 @@ from anndata import AnnData
 from scipy import sparse
 
 from dynfer import _keys as K
-from dynfer._settings import settings
+from dynfer._validation import resolve_seed
 from dynfer.io._model import validate_trajectories
 
 __all__ = ["trajectories_to_snapshots"]
 
 RECORD = "trajectories_to_snapshots"
-
-
-def _rng(seed: int | None) -> np.random.Generator:
-    chosen = settings.seed if seed is None else seed
-    if chosen is not None and (isinstance(chosen, bool) or not isinstance(chosen, int | np.integer) or chosen < 0):
-        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
-    return np.random.default_rng(chosen)
 
 
 def _shuffle_within_time(times: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -71,7 +64,7 @@ def trajectories_to_snapshots(
     times: Sequence[float] | np.ndarray | None = None,
     time_key: str = K.TIME,
     trajectory_key: str = K.TRAJECTORY,
-    seed: int | None = 0,
+    seed: int | None = None,
     copy: bool = False,
 ) -> AnnData | None:
     r"""Turn trajectories into snapshots: forget which row belongs to which path.
@@ -101,7 +94,8 @@ def trajectories_to_snapshots(
     trajectory_key
         Column of ``obs`` with the path identity.
     seed
-        Seed of the shuffle (:func:`numpy.random.default_rng`); ``None`` uses ``dynfer.settings.seed``.
+        Seed of the shuffle (:func:`numpy.random.default_rng`); ``None``: ``dynfer.settings.seed`` (fresh entropy when
+        that is ``None``); the seed used is recorded in ``uns["trajectories_to_snapshots"]["seed"]``.
     copy
         Return the snapshot data instead of replacing ``adata``'s contents in place.
 
@@ -119,17 +113,16 @@ def trajectories_to_snapshots(
         If ``adata`` is not valid trajectory data, ``times`` is not finite and strictly increasing, or a grid time
         lies outside every trajectory's span.
     """
+    seed = resolve_seed(seed)
     validate_trajectories(adata, time_key, trajectory_key)
     if adata.isbacked and not copy:
         raise ValueError("adata is backed on disk; use copy=True")
-    rng = _rng(seed)
+    rng = np.random.default_rng(seed)
     obs_times = adata.obs[time_key].to_numpy(dtype=np.float64)
     traj = adata.obs[trajectory_key]
     codes = np.asarray(pd.Categorical(traj, categories=list(dict.fromkeys(traj))).codes, dtype=np.int64)
     n_traj = int(codes.max()) + 1 if len(codes) else 0
     record: dict = {"seed": seed, "n_trajectories": n_traj, "time_key": time_key}
-    if seed is None:
-        record.pop("seed")
 
     if times is None:
         order = _shuffle_within_time(obs_times, rng)
