@@ -131,6 +131,10 @@ class TestEstimatorContract:
         clone = case.cls(**params)
         assert clone.get_params() == params
         assert est.clone().get_params() == params
+        name, value = case.bad_param
+        assert est.set_params(**{name: value}) is est and getattr(est, name) == value
+        with pytest.raises(TypeError, match="unexpected keyword"):
+            est.set_params(no_such_parameter=1)
 
     def test_validation_happens_in_fit_and_names_the_parameter(self, case):
         name, value = case.bad_param
