@@ -7,19 +7,20 @@ Sub-packages, imported on first use (so ``import dynfer`` stays light):
 * :mod:`dynfer.pp` — preprocessing on AnnData;
 * :mod:`dynfer.training`, :mod:`dynfer.nn` — the shared fit loop and networks.
 
-Package settings live in :data:`dynfer.settings`.
+Package settings live in :data:`dynfer.settings`; bad input raises :class:`dynfer.BadInputError` (a ``ValueError``).
 """
 
 import importlib
 from typing import Any
 
+from dynfer._errors import BadInputError
 from dynfer._settings import Settings, settings
 
 __version__ = "0.1.0.dev0"
 
 _SUBMODULES = ("datasets", "estimators", "io", "nn", "pl", "pp", "processes", "report", "tl", "training", "workflows")
 
-__all__ = ["Settings", "__version__", "settings", *_SUBMODULES]
+__all__ = ["BadInputError", "Settings", "__version__", "settings", *_SUBMODULES]
 
 
 def __getattr__(name: str) -> Any:

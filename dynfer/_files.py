@@ -6,6 +6,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from dynfer._errors import BadInputError
+
 __all__ = ["check_out_dir", "sha256_file"]
 
 _CACHE: dict[tuple[str, int, int], str] = {}
@@ -40,8 +42,8 @@ def check_out_dir(out: Path, overwrite: bool) -> None:
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise ValueError(f"out_dir {str(out)!r} exists and is not a folder")
+        raise BadInputError(f"out_dir {str(out)!r} exists and is not a folder")
     if out.is_dir() and not overwrite and any(out.iterdir()):
-        raise ValueError(
+        raise BadInputError(
             f"out_dir {str(out)!r} exists and is not empty; choose another or pass overwrite=True (--overwrite)"
         )

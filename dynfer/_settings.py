@@ -25,6 +25,8 @@ from typing import Any
 
 import torch
 
+from dynfer._errors import BadInputError
+
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -36,7 +38,7 @@ def _parse_bool(value: str, name: str) -> bool:
         return True
     if low in _FALSE:
         return False
-    raise ValueError(f"{name} must be one of {sorted(_TRUE | _FALSE)}, got {value!r}")
+    raise BadInputError(f"{name} must be one of {sorted(_TRUE | _FALSE)}, got {value!r}")
 
 
 class Settings:
@@ -69,7 +71,7 @@ class Settings:
                 try:
                     self.seed = int(raw)
                 except ValueError:
-                    raise ValueError(f"DYNFER_SEED must be an integer or 'none', got {raw!r}") from None
+                    raise BadInputError(f"DYNFER_SEED must be an integer or 'none', got {raw!r}") from None
         if "DYNFER_PROGRESS" in env:
             self.progress = _parse_bool(env["DYNFER_PROGRESS"], "DYNFER_PROGRESS")
         if "DYNFER_DATA_DIR" in env:
@@ -90,9 +92,9 @@ class Settings:
             try:
                 dev = torch.device(name)
             except (RuntimeError, ValueError):
-                raise ValueError(f"settings.device must be 'auto', 'cpu' or 'cuda[:i]', got {value!r}") from None
+                raise BadInputError(f"settings.device must be 'auto', 'cpu' or 'cuda[:i]', got {value!r}") from None
             if dev.type not in {"cpu", "cuda", "mps"}:
-                raise ValueError(f"settings.device must be 'auto', 'cpu' or 'cuda[:i]', got {value!r}")
+                raise BadInputError(f"settings.device must be 'auto', 'cpu' or 'cuda[:i]', got {value!r}")
         self._device = name
 
     @property
@@ -113,7 +115,7 @@ class Settings:
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         dev = torch.device(name)
         if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {name!r} was requested but CUDA is not available on this machine")
+            raise BadInputError(f"device {name!r} was requested but CUDA is not available on this machine")
         return dev
 
     # ------------------------------------------------------------------ dtype
@@ -126,12 +128,12 @@ class Settings:
     def dtype(self, value: str | torch.dtype) -> None:
         if isinstance(value, torch.dtype):
             if value not in _DTYPES.values():
-                raise ValueError(f"settings.dtype must be torch.float32 or torch.float64, got {value}")
+                raise BadInputError(f"settings.dtype must be torch.float32 or torch.float64, got {value}")
             self._dtype = value
             return
         key = str(value).strip().lower().removeprefix("torch.")
         if key not in _DTYPES:
-            raise ValueError(f"settings.dtype must be one of {sorted(_DTYPES)}, got {value!r}")
+            raise BadInputError(f"settings.dtype must be one of {sorted(_DTYPES)}, got {value!r}")
         self._dtype = _DTYPES[key]
 
     # ------------------------------------------------------------------ seed
@@ -143,7 +145,7 @@ class Settings:
     @seed.setter
     def seed(self, value: int | None) -> None:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise ValueError(f"settings.seed must be a non-negative int or None, got {value!r}")
+            raise BadInputError(f"settings.seed must be a non-negative int or None, got {value!r}")
         self._seed = value
 
     # ------------------------------------------------------------------ progress
@@ -155,7 +157,7 @@ class Settings:
     @progress.setter
     def progress(self, value: bool) -> None:
         if not isinstance(value, bool):
-            raise ValueError(f"settings.progress must be True or False, got {value!r}")
+            raise BadInputError(f"settings.progress must be True or False, got {value!r}")
         self._progress = value
 
     # ------------------------------------------------------------------ directories
@@ -176,7 +178,7 @@ class Settings:
     @cache_dir.setter
     def cache_dir(self, value: str | os.PathLike) -> None:
         if value is None:
-            raise ValueError("settings.cache_dir must be a path, got None")
+            raise BadInputError("settings.cache_dir must be a path, got None")
         self._cache_dir = Path(value).expanduser()
 
     # ------------------------------------------------------------------ helpers
@@ -188,7 +190,7 @@ class Settings:
             gen.seed()
         else:
             if isinstance(chosen, bool) or not isinstance(chosen, int) or chosen < 0:
-                raise ValueError(f"seed must be a non-negative int or None, got {chosen!r}")
+                raise BadInputError(f"seed must be a non-negative int or None, got {chosen!r}")
             gen.manual_seed(chosen)
         return gen
 
@@ -197,7 +199,7 @@ class Settings:
         """Temporarily change settings inside a ``with`` block, e.g. ``with settings.override(progress=False):``."""
         unknown = set(values) - set(self._FIELDS)
         if unknown:
-            raise ValueError(f"unknown settings {sorted(unknown)}; known: {list(self._FIELDS)}")
+            raise BadInputError(f"unknown settings {sorted(unknown)}; known: {list(self._FIELDS)}")
         old = {k: getattr(self, "_" + k) for k in values}
         try:
             for key, val in values.items():

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dynfer._errors import BadInputError
 from dynfer._settings import settings
 
 __all__ = [
@@ -47,7 +48,7 @@ def as_tensor(
         try:
             arr = np.asarray(x, dtype=np.float64)
         except (TypeError, ValueError):
-            raise ValueError(f"{name} must be numeric array-like, got {type(x).__name__}") from None
+            raise BadInputError(f"{name} must be numeric array-like, got {type(x).__name__}") from None
         out = torch.as_tensor(arr, dtype=dtype or settings.dtype, device=settings.resolve_device(device))
     if ndim is not None:
         check_ndim(out, name, ndim)
@@ -61,7 +62,7 @@ def check_ndim(t: torch.Tensor | np.ndarray, name: str, ndim: int | Sequence[int
     allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
     if t.ndim not in allowed:
         want = " or ".join(str(a) for a in allowed)
-        raise ValueError(f"{name} must be {want}-dimensional, got shape {tuple(t.shape)}")
+        raise BadInputError(f"{name} must be {want}-dimensional, got shape {tuple(t.shape)}")
 
 
 def check_finite(t: torch.Tensor | np.ndarray, name: str) -> None:
@@ -69,7 +70,7 @@ def check_finite(t: torch.Tensor | np.ndarray, name: str) -> None:
     bad = ~torch.isfinite(t) if isinstance(t, torch.Tensor) else ~np.isfinite(t)
     if bool(bad.any()):
         count = int(bad.sum())
-        raise ValueError(f"{name} contains {count} NaN or infinite value(s); all entries must be finite")
+        raise BadInputError(f"{name} contains {count} NaN or infinite value(s); all entries must be finite")
 
 
 def check_positive(value: float, name: str, *, allow_zero: bool = False) -> float:
@@ -77,10 +78,10 @@ def check_positive(value: float, name: str, *, allow_zero: bool = False) -> floa
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
+        raise BadInputError(f"{name} must be a number, got {value!r}") from None
     if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
         relation = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be finite and {relation}, got {value!r}")
+        raise BadInputError(f"{name} must be finite and {relation}, got {value!r}")
     return v
 
 
@@ -93,7 +94,7 @@ def check_times(times: torch.Tensor, name: str = "times", *, strict: bool = True
     bad = steps <= 0 if strict else steps < 0
     if bool(bad.any()):
         kind = "strictly increasing" if strict else "non-decreasing"
-        raise ValueError(f"{name} must be {kind}; found {int(bad.sum())} step(s) that are not")
+        raise BadInputError(f"{name} must be {kind}; found {int(bad.sum())} step(s) that are not")
 
 
 def make_generator(
@@ -143,4 +144,4 @@ def resolve_seed(seed: int | torch.Generator | None, name: str = "seed") -> int:
         return int(torch.randint(0, 2**31 - 1, (1,), generator=seed, device=seed.device))
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)) and seed >= 0:
         return int(seed)
-    raise ValueError(f"{name} must be None, a non-negative int or a torch.Generator, got {seed!r}")
+    raise BadInputError(f"{name} must be None, a non-negative int or a torch.Generator, got {seed!r}")

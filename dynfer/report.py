@@ -27,6 +27,7 @@ from typing import Any
 
 import jinja2
 
+from dynfer._errors import BadInputError
 from dynfer._files import check_out_dir, sha256_file
 
 __all__ = ["Report", "environment_info", "sha256_file"]
@@ -90,7 +91,7 @@ def _clean(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return _clean(value.tolist())
     if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"metric value {value!r} is not finite; reports refuse NaN/inf metrics")
+        raise BadInputError(f"metric value {value!r} is not finite; reports refuse NaN/inf metrics")
     return value
 
 
@@ -122,7 +123,7 @@ class Report:
         and text are shown as they are, other real numbers (Python, numpy) with ``digits`` significant digits.
         """
         if not rows:
-            raise ValueError("rows must hold at least one row")
+            raise BadInputError("rows must hold at least one row")
         columns = [str(c) for c in rows[0]]
 
         def fmt(v: Any) -> str:
@@ -136,9 +137,9 @@ class Report:
     def add_figure(self, fig: Any, name: str, *, caption: str = "") -> None:
         """Embed a matplotlib figure (also written as ``<name>.png``)."""
         if not isinstance(name, str) or not _FIGURE_NAME.fullmatch(name):
-            raise ValueError(f"name must be alphanumeric with - or _, got {name!r}")
+            raise BadInputError(f"name must be alphanumeric with - or _, got {name!r}")
         if name in self._figures:
-            raise ValueError(f"a figure named {name!r} is already in the report")
+            raise BadInputError(f"a figure named {name!r} is already in the report")
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
         png = buf.getvalue()

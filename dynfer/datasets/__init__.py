@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from dynfer._errors import BadInputError
 from dynfer.datasets import loaders
 from dynfer.datasets.loaders import (
     load_abp_lammps,
@@ -102,7 +103,7 @@ def list_datasets(kind: str = "all") -> list[str]:
     from dynfer.datasets.registry import list_real_datasets
 
     if kind not in ("all", "real", "synthetic"):
-        raise ValueError(f"kind must be 'all', 'real' or 'synthetic', got {kind!r}")
+        raise BadInputError(f"kind must be 'all', 'real' or 'synthetic', got {kind!r}")
     real = [n for n in list_real_datasets() if get_entry(n).loader]
     synth = sorted(SYNTHETIC)
     return {"real": real, "synthetic": synth, "all": real + synth}[kind]
@@ -125,8 +126,8 @@ def load(name: str, **kwargs: Any) -> Any:
 
     reg = registry()
     if name not in reg or not reg[name].loader:
-        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(list_datasets())}")
+        raise BadInputError(f"unknown dataset {name!r}; known datasets: {', '.join(list_datasets())}")
     loader = getattr(loaders, reg[name].loader, None)
     if loader is None:
-        raise ValueError(f"dataset {name!r} has no loader {reg[name].loader!r} in dynfer.datasets.loaders")
+        raise BadInputError(f"dataset {name!r} has no loader {reg[name].loader!r} in dynfer.datasets.loaders")
     return loader(**kwargs)

@@ -14,6 +14,7 @@ import anndata as ad
 import numpy as np
 
 from dynfer import _keys as K
+from dynfer._errors import BadInputError
 from dynfer.datasets.registry import fetch, get_entry
 from dynfer.io._model import make_snapshots, make_states
 
@@ -66,7 +67,7 @@ def _float32_times(values: np.ndarray) -> np.ndarray:
 def _stack_snapshots(xs: np.ndarray, times: np.ndarray, var_names: list[str], source: dict) -> ad.AnnData:
     n_t, n, d = xs.shape
     if len(times) != n_t:
-        raise ValueError(f"the file holds {n_t} snapshots but {len(times)} times")
+        raise BadInputError(f"the file holds {n_t} snapshots but {len(times)} times")
     return make_snapshots(xs.reshape(n_t * n, d), np.repeat(times, n), var_names=var_names, source=source)
 
 
@@ -93,7 +94,8 @@ def load_mmtraj(system: str = "lotka_volterra") -> ad.AnnData:
     """
     key = _MMTRAJ_ALIASES.get(str(system).lower(), str(system).lower())
     if key not in MMTRAJ_SYSTEMS:
-        raise ValueError(f"system must be one of {sorted(MMTRAJ_SYSTEMS)} (or LV, GoM, repressilator), got {system!r}")
+        raise BadInputError(f"system must be one of {sorted(MMTRAJ_SYSTEMS)} (or LV, GoM, repressilator), "
+                            f"got {system!r}")
     fname = MMTRAJ_SYSTEMS[key]
     paths = fetch("mmtraj_benchmarks", fname)
     with np.load(paths[fname]) as z:
@@ -120,7 +122,7 @@ def load_pbmc_timecourse(*, time: str = "normalized") -> ad.AnnData:
         ``uns['dynfer_source']`` the provenance, ``time_scale`` and ``X_scaling``.
     """
     if time not in ("normalized", "hours"):
-        raise ValueError(f"time must be 'normalized' or 'hours', got {time!r}")
+        raise BadInputError(f"time must be 'normalized' or 'hours', got {time!r}")
     name = "pbmc_timecourse_nc"
     paths = fetch(name)
     (path,) = paths.values()
@@ -181,7 +183,7 @@ def load_fim_dfr(V: int = 1, *, n_paths: int | None = None) -> ad.AnnData:
         ``time_normalization_factor`` and ``dynfer_source``.
     """
     if V not in (0, 1, 2, 3):
-        raise ValueError(f"V must be 0, 1, 2 or 3, got {V!r}")
+        raise BadInputError(f"V must be 0, 1, 2 or 3, got {V!r}")
     fname = f"dfr_V{int(V)}.npz"
     paths = fetch("fim_dfr", fname)
     with np.load(paths[fname]) as z:
@@ -190,7 +192,7 @@ def load_fim_dfr(V: int = 1, *, n_paths: int | None = None) -> ad.AnnData:
     total = states.shape[0]
     if n_paths is not None:
         if isinstance(n_paths, bool) or not isinstance(n_paths, int) or not 1 <= n_paths <= total:
-            raise ValueError(f"n_paths must be an int in [1, {total}], got {n_paths!r}")
+            raise BadInputError(f"n_paths must be an int in [1, {total}], got {n_paths!r}")
         states = states[:n_paths]
     n, n_t = states.shape
     times = arrays["times"].astype(np.float64)
@@ -233,7 +235,7 @@ def load_fim_mjp_prior(n_states: int = 6, split: str = "train") -> dict[str, Any
     """
     key = (int(n_states), str(split))
     if key not in _PRIOR_FILES:
-        raise ValueError(f"(n_states, split) must be one of {sorted(_PRIOR_FILES)}, got ({n_states!r}, {split!r})")
+        raise BadInputError(f"(n_states, split) must be one of {sorted(_PRIOR_FILES)}, got ({n_states!r}, {split!r})")
     fname = _PRIOR_FILES[key]
     paths = fetch("fim_mjp_prior_samples", fname)
     with np.load(paths[fname]) as z:
@@ -257,7 +259,7 @@ def load_abp_lammps(n_frames: int | None = None, **kwargs: Any) -> ad.AnnData:
     names = sorted(get_entry("abp_lammps_amep").files, key=lambda f: int(f.removeprefix("dump").split(".")[0]))
     if n_frames is not None:
         if isinstance(n_frames, bool) or not isinstance(n_frames, int) or not 1 <= n_frames <= len(names):
-            raise ValueError(f"n_frames must be an int in [1, {len(names)}], got {n_frames!r}")
+            raise BadInputError(f"n_frames must be an int in [1, {len(names)}], got {n_frames!r}")
         names = names[:n_frames]
     paths = fetch("abp_lammps_amep", names)
     kwargs.setdefault("dt", 1e-5)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dynfer._errors import BadInputError
 from dynfer._files import sha256_file
 from dynfer._settings import settings
 
@@ -109,12 +110,12 @@ class DatasetEntry:
 def _entry_from_table(name: str, table: Mapping[str, Any]) -> DatasetEntry:
     files_table = table.get("files")
     if not isinstance(files_table, Mapping) or not files_table:
-        raise ValueError(f"registry entry {name!r} has no [files] table")
+        raise BadInputError(f"registry entry {name!r} has no [files] table")
     files = {}
     for fname, spec in files_table.items():
         sha = str(spec.get("sha256", "")).lower()
         if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
-            raise ValueError(f"registry entry {name!r}, file {fname!r}: sha256 must be 64 hex digits, got {sha!r}")
+            raise BadInputError(f"registry entry {name!r}, file {fname!r}: sha256 must be 64 hex digits, got {sha!r}")
         files[fname] = DatasetFile(fname, sha, spec.get("size"), spec.get("url"), spec.get("upstream_path"))
     known = {f for f in DatasetEntry.__dataclass_fields__ if f not in {"name", "files", "extra", "workflows"}}
     kwargs = {k: table[k] for k in known if k in table}
@@ -167,7 +168,7 @@ def get_entry(name: str) -> DatasetEntry:
     """
     reg = registry()
     if not isinstance(name, str) or name not in reg:
-        raise ValueError(f"unknown dataset {name!r}; registered datasets: {', '.join(sorted(reg))}")
+        raise BadInputError(f"unknown dataset {name!r}; registered datasets: {', '.join(sorted(reg))}")
     return reg[name]
 
 
@@ -196,7 +197,7 @@ def register(
     """
     reg = registry()
     if name in reg and not overwrite:
-        raise ValueError(f"dataset {name!r} is already registered; pass overwrite=True to replace it")
+        raise BadInputError(f"dataset {name!r} is already registered; pass overwrite=True to replace it")
     table = {
         "folder": folder or name,
         "files": {f: ({"sha256": s} if isinstance(s, str) else dict(s)) for f, s in files.items()},
@@ -274,7 +275,7 @@ def fetch(name: str, files: str | Iterable[str] | None = None, *, download: bool
         wanted = [files] if isinstance(files, str) else list(files)
         unknown = [f for f in wanted if f not in entry.files]
         if unknown:
-            raise ValueError(f"dataset {name!r} has no file(s) {unknown}; its files: {sorted(entry.files)}")
+            raise BadInputError(f"dataset {name!r} has no file(s) {unknown}; its files: {sorted(entry.files)}")
     mirror = None if settings.data_dir is None else Path(settings.data_dir) / entry.folder
     cache = Path(settings.cache_dir) / entry.folder
     out: dict[str, Path] = {}

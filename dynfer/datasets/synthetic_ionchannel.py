@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from dynfer import _keys as K
+from dynfer._errors import BadInputError
 from dynfer._validation import resolve_seed
 from dynfer.io._model import make_states
 
@@ -44,9 +45,9 @@ def _positive(value: Any, name: str) -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number, got {value!r}") from None
+        raise BadInputError(f"{name} must be a positive number, got {value!r}") from None
     if not np.isfinite(v) or v <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        raise BadInputError(f"{name} must be a positive finite number, got {value!r}")
     return v
 
 
@@ -114,25 +115,25 @@ def ion_channel(
 
     seed = resolve_seed(seed)
     if isinstance(n_traces, bool) or not isinstance(n_traces, int | np.integer) or n_traces < 1:
-        raise ValueError(f"n_traces must be a positive int, got {n_traces!r}")
+        raise BadInputError(f"n_traces must be a positive int, got {n_traces!r}")
     duration = _positive(duration, "duration")
     fs = _positive(sampling_rate, "sampling_rate")
     n_samples = int(round(duration * fs))
     if n_samples < 1:
-        raise ValueError(f"duration * sampling_rate = {duration * fs:.3g} gives no sample")
+        raise BadInputError(f"duration * sampling_rate = {duration * fs:.3g} gives no sample")
     q = np.array(DEFAULT_ION_CHANNEL_Q if Q is None else Q, dtype=np.float64)
     rm = RateMatrix(q)  # validates Q
     n = rm.n_states
     lv = np.arange(n, dtype=np.float64) if levels is None else np.asarray(levels, dtype=np.float64).reshape(-1)
     if lv.shape != (n,) or not np.isfinite(lv).all():
-        raise ValueError(f"levels must hold {n} finite currents (one per state), got {levels!r}")
+        raise BadInputError(f"levels must hold {n} finite currents (one per state), got {levels!r}")
     sigma = float(noise_sd)
     if not np.isfinite(sigma) or sigma < 0:
-        raise ValueError(f"noise_sd must be >= 0, got {noise_sd!r}")
+        raise BadInputError(f"noise_sd must be >= 0, got {noise_sd!r}")
     if filter_cutoff is not None:
         fc = _positive(filter_cutoff, "filter_cutoff")
         if fc >= fs / 2:
-            raise ValueError(f"filter_cutoff must be below the Nyquist frequency {fs / 2:g} Hz, got {fc:g}")
+            raise BadInputError(f"filter_cutoff must be below the Nyquist frequency {fs / 2:g} Hz, got {fc:g}")
 
     times = np.arange(n_samples) / fs
     paths = rm.simulate(int(n_traces), times, seed=seed, device="cpu").cpu().numpy().astype(np.int64)

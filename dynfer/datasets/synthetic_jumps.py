@@ -16,6 +16,7 @@ import anndata as ad
 import numpy as np
 import torch
 
+from dynfer._errors import BadInputError
 from dynfer._settings import settings
 from dynfer._validation import resolve_seed
 from dynfer.io._model import make_states
@@ -52,9 +53,9 @@ def _check_fraction(value: float, name: str) -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}") from None
+        raise BadInputError(f"{name} must be a number in [0, 1), got {value!r}") from None
     if not 0.0 <= v < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+        raise BadInputError(f"{name} must be in [0, 1), got {value!r}")
     return v
 
 
@@ -71,18 +72,18 @@ def _grid(
     if times is not None:
         tm = torch.as_tensor(np.asarray(times, dtype=np.float64), device=device)
         if tm.ndim not in (1, 2) or tm.shape[-1] < 1:
-            raise ValueError(f"times must have shape (T,) or (n_paths, T), got {tuple(tm.shape)}")
+            raise BadInputError(f"times must have shape (T,) or (n_paths, T), got {tuple(tm.shape)}")
         return tm
     if isinstance(n_times, bool) or not isinstance(n_times, int) or n_times < 2:
-        raise ValueError(f"n_times must be an int >= 2, got {n_times!r}")
+        raise BadInputError(f"n_times must be an int >= 2, got {n_times!r}")
     if not float(t_max) > 0:
-        raise ValueError(f"t_max must be > 0, got {t_max!r}")
+        raise BadInputError(f"t_max must be > 0, got {t_max!r}")
     if grid == "regular":
         return torch.linspace(0.0, float(t_max), n_times, dtype=torch.float64, device=device)
     if grid == "irregular":
         u = torch.rand((n_paths, n_times), generator=gen, dtype=torch.float64, device=device) * float(t_max)
         return torch.sort(u, dim=1).values
-    raise ValueError(f"grid must be 'regular' or 'irregular', got {grid!r}")
+    raise BadInputError(f"grid must be 'regular' or 'irregular', got {grid!r}")
 
 
 def _flip_labels(
@@ -139,7 +140,7 @@ def jump_paths(
     seed = resolve_seed(seed)
     rm = Q if isinstance(Q, RateMatrix) else RateMatrix(np.asarray(Q, dtype=np.float64))
     if isinstance(n_paths, bool) or not isinstance(n_paths, int) or n_paths < 1:
-        raise ValueError(f"n_paths must be a positive int, got {n_paths!r}")
+        raise BadInputError(f"n_paths must be a positive int, got {n_paths!r}")
     noise = _check_fraction(label_noise, "label_noise")
     dev = settings.resolve_device(device)
     rm = rm.to(dev, torch.float64)

@@ -22,6 +22,7 @@ import anndata as ad
 import numpy as np
 import torch
 
+from dynfer._errors import BadInputError
 from dynfer._settings import settings
 from dynfer._validation import resolve_seed
 from dynfer.io._model import make_snapshots
@@ -33,22 +34,22 @@ __all__ = ["lotka_volterra_snapshots", "ou_snapshots", "repressilator_snapshots"
 def _times(times: Any, name: str = "times") -> np.ndarray:
     t = np.asarray(times, dtype=np.float64)
     if t.ndim != 1 or len(t) < 1 or not np.isfinite(t).all():
-        raise ValueError(f"{name} must be a 1-D array of finite times, got shape {t.shape}")
+        raise BadInputError(f"{name} must be a 1-D array of finite times, got shape {t.shape}")
     if t[0] < 0 or (np.diff(t) <= 0).any():
-        raise ValueError(f"{name} must be non-negative and strictly increasing, got {t.tolist()}")
+        raise BadInputError(f"{name} must be non-negative and strictly increasing, got {t.tolist()}")
     return t
 
 
 def _check_n(n: int, name: str = "n_per_time") -> int:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"{name} must be a positive int, got {n!r}")
+        raise BadInputError(f"{name} must be a positive int, got {n!r}")
     return n
 
 
 def _uniform_box(low: Sequence[float], high: Sequence[float], name: str) -> tuple[np.ndarray, np.ndarray]:
     lo, hi = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
     if lo.shape != hi.shape or lo.ndim != 1 or (hi < lo).any():
-        raise ValueError(f"{name}: low and high must be 1-D of equal length with high >= low, got {lo}, {hi}")
+        raise BadInputError(f"{name}: low and high must be 1-D of equal length with high >= low, got {lo}, {hi}")
     return lo, hi
 
 
@@ -144,7 +145,7 @@ def lotka_volterra_snapshots(
     t = _times(times)
     lo, hi = _uniform_box(x0_low, x0_high, "x0_low/x0_high")
     if len(lo) != 2:
-        raise ValueError(f"x0_low and x0_high must have 2 entries (prey, predator), got {len(lo)}")
+        raise BadInputError(f"x0_low and x0_high must have 2 entries (prey, predator), got {len(lo)}")
     sde = LotkaVolterra(alpha, beta, gamma, delta, sigma=sigma, noise="multiplicative").double()
     x, tr, traj = _simulate_snapshots(sde, lo, hi, t, n, dt=dt, independent=independent, seed=seed, device=device)
     params = {
@@ -204,11 +205,11 @@ def repressilator_snapshots(
     t = _times(times)
     lo, hi = _uniform_box(x0_low, x0_high, "x0_low/x0_high")
     if len(lo) != 3:
-        raise ValueError(f"x0_low and x0_high must have 3 entries (one per gene), got {len(lo)}")
+        raise BadInputError(f"x0_low and x0_high must have 3 entries (one per gene), got {len(lo)}")
     model = Repressilator(beta, n, k, gamma, n_genes=3, sigma=1.0).double()
     sig = float(sigma)
     if not sig > 0:
-        raise ValueError(f"sigma must be > 0, got {sigma!r}")
+        raise BadInputError(f"sigma must be > 0, got {sigma!r}")
     sde = SDE(drift=model.drift, diffusion=_relu_noise(sig), noise_type="diagonal")
     x, tr, traj = _simulate_snapshots(sde, lo, hi, t, npt, dt=dt, independent=independent, seed=seed, device=device)
     params = {
@@ -287,9 +288,9 @@ def vortex_snapshots(
     lo, hi = _uniform_box(x0_low, x0_high, "x0_low/x0_high")
     c = np.asarray(center, dtype=np.float64)
     if len(lo) != 2 or c.shape != (2,):
-        raise ValueError("x0_low, x0_high and center must each have 2 entries (x, y)")
+        raise BadInputError("x0_low, x0_high and center must each have 2 entries (x, y)")
     if not (math.isfinite(float(omega)) and float(sigma) >= 0):
-        raise ValueError(f"omega must be finite and sigma >= 0, got omega={omega!r}, sigma={sigma!r}")
+        raise BadInputError(f"omega must be finite and sigma >= 0, got omega={omega!r}, sigma={sigma!r}")
     dev = settings.resolve_device(device)
     gen = settings.generator(seed, dev)
     n_t = len(t)
@@ -377,7 +378,7 @@ def ou_snapshots(
     m0 = torch.as_tensor(np.broadcast_to(np.asarray(x0_mean, dtype=np.float64), (d,)).copy(), device=dev)
     s0 = float(x0_std)
     if not s0 >= 0:
-        raise ValueError(f"x0_std must be >= 0, got {x0_std!r}")
+        raise BadInputError(f"x0_std must be >= 0, got {x0_std!r}")
     rows, means, covs = [], [], []
     for tk in t:  # loop over time points; all particles of a time point at once
         x0 = m0 + s0 * torch.randn((npt, d), generator=gen, dtype=torch.float64, device=dev)

@@ -32,6 +32,7 @@ from typing import Any, ClassVar, TypeVar
 
 import torch
 
+from dynfer._errors import BadInputError
 from dynfer._settings import settings
 from dynfer._validation import resolve_seed
 from dynfer.estimators._codec import decode_params, encode_params, state_to_numpy, state_to_torch
@@ -157,9 +158,9 @@ class Estimator:
         elif isinstance(value, str) and isinstance(getattr(torch, value, None), torch.dtype):
             dtype = getattr(torch, value)
         else:
-            raise ValueError(f"dtype must be None, a floating torch.dtype or its name, got {value!r}")
+            raise BadInputError(f"dtype must be None, a floating torch.dtype or its name, got {value!r}")
         if not dtype.is_floating_point:
-            raise ValueError(f"dtype must be a floating-point dtype, got {dtype}")
+            raise BadInputError(f"dtype must be a floating-point dtype, got {dtype}")
         self.dtype_ = dtype
         return dtype
 
@@ -242,7 +243,7 @@ class Estimator:
         est._set_state(state_to_torch(state))
         missing = [a for a in cls.fitted_attributes if not hasattr(est, a)]
         if missing:
-            raise ValueError(f"the state does not restore {missing} of {cls.__name__}; it is incomplete")
+            raise BadInputError(f"the state does not restore {missing} of {cls.__name__}; it is incomplete")
         return est
 
     # ------------------------------------------------------------------ files
@@ -301,16 +302,16 @@ class Estimator:
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # any unreadable file, re-raised with its path
-            raise ValueError(f"could not read the estimator file {str(path)!r}: {err}") from None
+            raise BadInputError(f"could not read the estimator file {str(path)!r}: {err}") from None
         if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
-            raise ValueError(f"{str(path)!r} is not a dynfer estimator file (written by Estimator.save)")
+            raise BadInputError(f"{str(path)!r} is not a dynfer estimator file (written by Estimator.save)")
         if int(payload.get("format_version", 0)) > FORMAT_VERSION:
-            raise ValueError(f"{str(path)!r} was written in format {payload['format_version']}, newer than this "
-                             f"dynfer reads ({FORMAT_VERSION}); upgrade dynfer")
+            raise BadInputError(f"{str(path)!r} was written in format {payload['format_version']}, newer than this "
+                                f"dynfer reads ({FORMAT_VERSION}); upgrade dynfer")
         target = get_estimator_class(str(payload.get("estimator")))
         if cls is not Estimator and not issubclass(target, cls):
-            raise ValueError(f"{str(path)!r} holds a {target.__name__}, not a {cls.__name__}; "
-                             f"use {target.__name__}.load or Estimator.load")
+            raise BadInputError(f"{str(path)!r} holds a {target.__name__}, not a {cls.__name__}; "
+                                f"use {target.__name__}.load or Estimator.load")
         warn_version(str(payload.get("dynfer_version")), str(path))
         return target.from_state(decode_params(payload["params"]), payload["state"], **overrides)
 
@@ -354,4 +355,4 @@ def get_estimator_class(name: str) -> type[Estimator]:
     try:
         return Estimator._registry[name]
     except KeyError:
-        raise ValueError(f"unknown estimator {name!r}; known estimators: {sorted(Estimator._registry)}") from None
+        raise BadInputError(f"unknown estimator {name!r}; known estimators: {sorted(Estimator._registry)}") from None

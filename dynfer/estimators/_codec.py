@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from dynfer._errors import BadInputError
+
 __all__ = [
     "UnstorableParameterError",
     "decode_params",
@@ -35,7 +37,7 @@ __all__ = [
 _TAG = "__dynfer__"
 
 
-class UnstorableParameterError(ValueError):
+class UnstorableParameterError(BadInputError):
     """A parameter value that has no exact plain-data encoding (e.g. a user ``nn.Module`` or a lambda)."""
 
 
@@ -110,7 +112,7 @@ def _decode_value(value: Any) -> Any:
         from dynfer.nn import ACTIVATIONS
 
         return ACTIVATIONS[value["name"]]
-    raise ValueError(f"unknown encoded value of kind {tag!r}; was it written by a newer dynfer?")
+    raise BadInputError(f"unknown encoded value of kind {tag!r}; was it written by a newer dynfer?")
 
 
 def encode_params(params: Mapping[str, Any]) -> str:
@@ -150,15 +152,15 @@ def decode_params(text: str) -> dict[str, Any]:
     try:
         raw = json.loads(str(text))
     except json.JSONDecodeError as err:
-        raise ValueError(f"stored parameters are not valid JSON ({err}); the entry is damaged") from None
+        raise BadInputError(f"stored parameters are not valid JSON ({err}); the entry is damaged") from None
     if not isinstance(raw, dict):
-        raise ValueError(f"stored parameters must be a JSON object, got {type(raw).__name__}")
+        raise BadInputError(f"stored parameters must be a JSON object, got {type(raw).__name__}")
     return {k: _decode_value(v) for k, v in raw.items()}
 
 
 def _check_key(key: Any, where: str) -> str:
     if not isinstance(key, str) or not key or "/" in key:
-        raise ValueError(f"{where}: state keys must be non-empty strings without '/', got {key!r}")
+        raise BadInputError(f"{where}: state keys must be non-empty strings without '/', got {key!r}")
     return key
 
 
@@ -189,7 +191,7 @@ def _numpy_leaf(value: Any, where: str) -> Any:
 def _torch_leaf(value: Any, where: str) -> Any:
     if isinstance(value, np.ndarray):
         if value.dtype.kind in "OUS":
-            raise ValueError(f"{where} is an array of strings; state arrays must be numeric")
+            raise BadInputError(f"{where} is an array of strings; state arrays must be numeric")
         return torch.from_numpy(np.ascontiguousarray(value).copy())
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().clone()

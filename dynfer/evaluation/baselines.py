@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from dynfer._errors import BadInputError
 from dynfer.processes import ot_plan
 
 __all__ = ["OTMidpoint", "Persistence", "ot_midpoint", "persistence"]
@@ -31,9 +32,9 @@ def ot_midpoint(x_a: np.ndarray, x_b: np.ndarray, s: float) -> np.ndarray:
     """
     xa, xb = np.asarray(x_a, dtype=np.float64), np.asarray(x_b, dtype=np.float64)
     if xa.ndim != 2 or xb.ndim != 2 or xa.shape[1] != xb.shape[1]:
-        raise ValueError(f"x_a and x_b must be (n, d) and (m, d) with the same d, got {xa.shape} and {xb.shape}")
+        raise BadInputError(f"x_a and x_b must be (n, d) and (m, d) with the same d, got {xa.shape} and {xb.shape}")
     if not 0.0 <= float(s) <= 1.0:
-        raise ValueError(f"s must lie in [0, 1], got {s}")
+        raise BadInputError(f"s must lie in [0, 1], got {s}")
     plan = np.asarray(ot_plan(xa, xb, method="exact"))
     rows, cols = np.nonzero(plan > 1e-12 * plan.max())
     if len(xa) == len(xb):  # a permutation: one partner per row
@@ -47,7 +48,7 @@ def persistence(snapshots: Sequence[np.ndarray], times: np.ndarray, t: float) ->
     times = np.asarray(times, dtype=np.float64)
     idx = np.searchsorted(times, t, side="right") - 1
     if idx < 0:
-        raise ValueError(f"t={t} lies before the first observed time {times[0]}")
+        raise BadInputError(f"t={t} lies before the first observed time {times[0]}")
     return np.asarray(snapshots[idx], dtype=np.float64)
 
 
@@ -58,7 +59,7 @@ class _Baseline:
         """Store the training snapshots and their increasing times; returns ``self``."""
         t = np.asarray(times, dtype=np.float64)
         if len(snapshots) != len(t) or len(t) < 2 or np.any(np.diff(t) <= 0):
-            raise ValueError("snapshots and strictly increasing times of the same length (>= 2) are needed")
+            raise BadInputError("snapshots and strictly increasing times of the same length (>= 2) are needed")
         self.snapshots_ = [np.asarray(s, dtype=np.float64) for s in snapshots]
         self.times_ = t
         return self

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from dynfer._errors import BadInputError
 from dynfer.processes import wasserstein
 
 __all__ = ["HeldoutResult", "Sampler", "evaluate_heldout", "split_half_floor", "split_times", "w2"]
@@ -100,11 +101,11 @@ def split_times(times: Sequence[float], holdout: str = "odd") -> tuple[np.ndarra
     """
     t = np.unique(np.asarray(times, dtype=np.float64))
     if holdout not in ("odd", "even"):
-        raise ValueError(f"holdout must be 'odd' or 'even', got {holdout!r}")
+        raise BadInputError(f"holdout must be 'odd' or 'even', got {holdout!r}")
     train, held = (t[0::2], t[1::2]) if holdout == "odd" else (t[1::2], t[0::2])
     held = held[(held > train[0]) & (held < train[-1])] if len(train) else held[:0]
     if len(train) < 2 or len(held) == 0:
-        raise ValueError(f"{len(t)} distinct times leave no held-out time inside the training span")
+        raise BadInputError(f"{len(t)} distinct times leave no held-out time inside the training span")
     return train, held
 
 
@@ -154,7 +155,7 @@ def evaluate_heldout(
     """
     t = np.asarray(times, dtype=np.float64)
     if len(snapshots) != len(t):
-        raise ValueError(f"{len(snapshots)} snapshots but {len(t)} times")
+        raise BadInputError(f"{len(snapshots)} snapshots but {len(t)} times")
     by_time = {float(tt): np.asarray(s, dtype=np.float64) for s, tt in zip(snapshots, t, strict=True)}
     if train is None or heldout is None:
         tr, he = split_times(t)
@@ -164,7 +165,7 @@ def evaluate_heldout(
     held_t = np.asarray(heldout, dtype=np.float64)
     missing = [float(x) for x in [*train_t, *held_t] if float(x) not in by_time]
     if missing:
-        raise ValueError(f"times {missing} have no snapshot")
+        raise BadInputError(f"times {missing} have no snapshot")
     metrics = {"W2": w2} if metrics is None else dict(metrics)
     train_snaps = [by_time[float(x)] for x in train_t]
     targets = [by_time[float(x)] for x in held_t]

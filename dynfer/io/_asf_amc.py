@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dynfer._errors import BadInputError
+
 __all__ = ["Bone", "Skeleton", "parse_amc", "parse_asf"]
 
 _NUMBER = r"[-+]?(?:inf|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
@@ -71,9 +73,9 @@ def _floats(tokens: list[str], what: str, source: str, n: int | None = None) -> 
     try:
         values = np.array([float(t) for t in tokens], dtype=np.float64)
     except ValueError:
-        raise ValueError(f"{source}: {what} must be numbers, got {' '.join(tokens)!r}") from None
+        raise BadInputError(f"{source}: {what} must be numbers, got {' '.join(tokens)!r}") from None
     if n is not None and len(values) != n:
-        raise ValueError(f"{source}: {what} needs {n} numbers, got {len(values)}")
+        raise BadInputError(f"{source}: {what} needs {n} numbers, got {len(values)}")
     return values
 
 
@@ -122,13 +124,13 @@ def _parse_bone(lines: list[str], source: str) -> Bone:
                 chunk += " " + lines[i]
             pairs = _LIMIT.findall(chunk)
             if len(pairs) != len(bone.dof):
-                raise ValueError(
+                raise BadInputError(
                     f"{source}: bone {bone.name!r} has {len(bone.dof)} dof but {len(pairs)} limits ({chunk!r})"
                 )
             bone.limits = np.array([[float(a), float(b)] for a, b in pairs], dtype=np.float64).reshape(-1, 2)
         i += 1
     if not bone.name:
-        raise ValueError(f"{source}: a bone in :bonedata has no name")
+        raise BadInputError(f"{source}: a bone in :bonedata has no name")
     if bone.dof and len(bone.limits) == 0:
         bone.limits = np.tile([-np.inf, np.inf], (len(bone.dof), 1))
     return bone
@@ -153,7 +155,7 @@ def parse_asf(text: str, source: str = "<asf>") -> Skeleton:
     sec = _sections(text)
     for needed in ("root", "bonedata", "hierarchy"):
         if needed not in sec:
-            raise ValueError(f"{source}: not an ASF skeleton, it has no :{needed} section")
+            raise BadInputError(f"{source}: not an ASF skeleton, it has no :{needed} section")
     units = {}
     for line in sec.get("units", []):
         key, *vals = line.split()
@@ -177,34 +179,34 @@ def parse_asf(text: str, source: str = "<asf>") -> Skeleton:
         word = line.split()[0].lower()
         if word == "begin":
             if block is not None:
-                raise ValueError(f"{source}: :bonedata has 'begin' inside an unfinished bone block")
+                raise BadInputError(f"{source}: :bonedata has 'begin' inside an unfinished bone block")
             block = []
         elif word == "end":
             if block is None:
-                raise ValueError(f"{source}: :bonedata has 'end' without 'begin'")
+                raise BadInputError(f"{source}: :bonedata has 'end' without 'begin'")
             bones.append(_parse_bone(block, source))
             block = None
         elif block is None:
-            raise ValueError(f"{source}: :bonedata line outside a begin/end block: {line!r}")
+            raise BadInputError(f"{source}: :bonedata line outside a begin/end block: {line!r}")
         else:
             block.append(line)
     if block is not None:
-        raise ValueError(f"{source}: :bonedata ends inside a bone block (missing 'end'; file truncated?)")
+        raise BadInputError(f"{source}: :bonedata ends inside a bone block (missing 'end'; file truncated?)")
     by_name = {b.name: b for b in bones}
     if len(by_name) != len(bones):
-        raise ValueError(f"{source}: bone names in :bonedata are not unique")
+        raise BadInputError(f"{source}: bone names in :bonedata are not unique")
     for line in sec["hierarchy"]:
         parent, *children = line.split()
         if parent.lower() in ("begin", "end"):
             continue
         for name in [parent, *children]:
             if name not in by_name:
-                raise ValueError(f"{source}: :hierarchy names bone {name!r}, which :bonedata does not define")
+                raise BadInputError(f"{source}: :hierarchy names bone {name!r}, which :bonedata does not define")
         for child in children:
             by_name[child].parent = parent
     orphans = [b.name for b in bones[1:] if not b.parent]
     if orphans:
-        raise ValueError(f"{source}: bones without a parent in :hierarchy: {orphans}")
+        raise BadInputError(f"{source}: bones without a parent in :hierarchy: {orphans}")
     name = " ".join(sec.get("name", [])) or "skeleton"
     return Skeleton(name=name, units=units, bones=bones, root_position=position, root_orientation=orientation)
 
@@ -243,7 +245,7 @@ def parse_amc(text: str, skeleton: Skeleton, source: str = "<amc>") -> tuple[np.
         if frames:
             missing = [b.name for b in bones if b.name not in seen]
             if missing:
-                raise ValueError(f"{source}: frame {frames[-1]} lacks bone(s) {missing} (file truncated?)")
+                raise BadInputError(f"{source}: frame {frames[-1]} lacks bone(s) {missing} (file truncated?)")
 
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
@@ -254,29 +256,29 @@ def parse_amc(text: str, skeleton: Skeleton, source: str = "<amc>") -> tuple[np.
             close_frame()
             number = int(tokens[0])
             if frames and number <= frames[-1]:
-                raise ValueError(f"{source}: line {lineno}: frame number {number} does not follow {frames[-1]}")
+                raise BadInputError(f"{source}: line {lineno}: frame number {number} does not follow {frames[-1]}")
             frames.append(number)
             rows.append(np.full(n_cols, np.nan))
             seen = set()
             continue
         if not frames:
-            raise ValueError(f"{source}: line {lineno}: bone values before the first frame number: {line!r}")
+            raise BadInputError(f"{source}: line {lineno}: bone values before the first frame number: {line!r}")
         name, vals = tokens[0], tokens[1:]
         if name not in slot:
             known = skeleton.bone(name) if name in {b.name for b in skeleton.bones} else None
             why = "has no degrees of freedom in the skeleton" if known else "is not a bone of the skeleton"
-            raise ValueError(f"{source}: line {lineno}: {name!r} {why}")
+            raise BadInputError(f"{source}: line {lineno}: {name!r} {why}")
         if name in seen:
-            raise ValueError(f"{source}: line {lineno}: bone {name!r} appears twice in frame {frames[-1]}")
+            raise BadInputError(f"{source}: line {lineno}: bone {name!r} appears twice in frame {frames[-1]}")
         i0, n = slot[name]
         if len(vals) != n:
-            raise ValueError(
+            raise BadInputError(
                 f"{source}: line {lineno}: bone {name!r} in frame {frames[-1]} has {len(vals)} value(s), "
                 f"expected {n} ({' '.join(skeleton.bone(name).dof)})"
             )
         rows[-1][i0 : i0 + n] = _floats(vals, f"line {lineno} ({name})", source)
         seen.add(name)
     if not frames:
-        raise ValueError(f"{source}: no frames found (empty or not an AMC file)")
+        raise BadInputError(f"{source}: no frames found (empty or not an AMC file)")
     close_frame()
     return np.asarray(frames, dtype=np.int64), np.vstack(rows)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dynfer._errors import BadInputError
+
 __all__ = ["BVHJoint", "BVHMotion", "parse_bvh"]
 
 _KEYWORDS = {"{", "}", "ROOT", "JOINT", "END", "OFFSET", "CHANNELS"}
@@ -56,7 +58,7 @@ def _parse_hierarchy(tokens: list[str], source: str) -> list[BVHJoint]:
     def take(k: int, what: str) -> list[str]:
         nonlocal i
         if i + k > n:
-            raise ValueError(f"{source}: HIERARCHY ends early while reading {what} (file truncated?)")
+            raise BadInputError(f"{source}: HIERARCHY ends early while reading {what} (file truncated?)")
         out = tokens[i : i + k]
         i += k
         return out
@@ -68,16 +70,16 @@ def _parse_hierarchy(tokens: list[str], source: str) -> list[BVHJoint]:
         up = tok.upper()
         if up in ("ROOT", "JOINT"):
             if up == "JOINT" and not stack:
-                raise ValueError(f"{source}: JOINT outside any ROOT block")
+                raise BadInputError(f"{source}: JOINT outside any ROOT block")
             (name,) = take(1, f"the name of a {up}")
             if name in names:
-                raise ValueError(f"{source}: joint name {name!r} is used twice")
+                raise BadInputError(f"{source}: joint name {name!r} is used twice")
             names.add(name)
             pending = BVHJoint(name=name, parent=stack[-1].name if stack else "", offset=np.zeros(3))
         elif up == "END":
             take(1, "End Site")
             if not stack:
-                raise ValueError(f"{source}: End Site outside any joint")
+                raise BadInputError(f"{source}: End Site outside any joint")
             base = f"{stack[-1].name}_End"
             name, k = base, 2
             while name in names:
@@ -86,41 +88,41 @@ def _parse_hierarchy(tokens: list[str], source: str) -> list[BVHJoint]:
             pending = BVHJoint(name=name, parent=stack[-1].name, offset=np.zeros(3), end_site=True)
         elif tok == "{":
             if pending is None:
-                raise ValueError(f"{source}: '{{' without a ROOT, JOINT or End Site before it")
+                raise BadInputError(f"{source}: '{{' without a ROOT, JOINT or End Site before it")
             joints.append(pending)
             stack.append(pending)
             pending = None
         elif tok == "}":
             if not stack:
-                raise ValueError(f"{source}: unbalanced '}}' in HIERARCHY")
+                raise BadInputError(f"{source}: unbalanced '}}' in HIERARCHY")
             stack.pop()
         elif up == "OFFSET":
             if not stack:
-                raise ValueError(f"{source}: OFFSET outside any joint")
+                raise BadInputError(f"{source}: OFFSET outside any joint")
             vals = take(3, "an OFFSET")
             try:
                 stack[-1].offset = np.array([float(v) for v in vals])
             except ValueError:
-                raise ValueError(f"{source}: OFFSET of {stack[-1].name!r} must be 3 numbers, got {vals}") from None
+                raise BadInputError(f"{source}: OFFSET of {stack[-1].name!r} must be 3 numbers, got {vals}") from None
         elif up == "CHANNELS":
             if not stack or stack[-1].end_site:
-                raise ValueError(f"{source}: CHANNELS outside a ROOT or JOINT")
+                raise BadInputError(f"{source}: CHANNELS outside a ROOT or JOINT")
             (count,) = take(1, "a CHANNELS count")
             if not count.isdigit():
-                raise ValueError(f"{source}: CHANNELS of {stack[-1].name!r} must start with a count, got {count!r}")
+                raise BadInputError(f"{source}: CHANNELS of {stack[-1].name!r} must start with a count, got {count!r}")
             channels = take(int(count), f"the CHANNELS of {stack[-1].name!r}")
             listed = next((k for k, c in enumerate(channels) if c.upper() in _KEYWORDS), len(channels))
             if listed < len(channels):
-                raise ValueError(
+                raise BadInputError(
                     f"{source}: CHANNELS of {stack[-1].name!r} declares {count} channel(s) but lists {listed}"
                 )
             stack[-1].channels = channels
         else:
-            raise ValueError(f"{source}: unexpected token {tok!r} in HIERARCHY")
+            raise BadInputError(f"{source}: unexpected token {tok!r} in HIERARCHY")
     if stack:
-        raise ValueError(f"{source}: HIERARCHY ends with {len(stack)} unclosed block(s) (file truncated?)")
+        raise BadInputError(f"{source}: HIERARCHY ends with {len(stack)} unclosed block(s) (file truncated?)")
     if not joints:
-        raise ValueError(f"{source}: HIERARCHY declares no ROOT")
+        raise BadInputError(f"{source}: HIERARCHY declares no ROOT")
     return joints
 
 
@@ -148,9 +150,9 @@ def parse_bvh(text: str, source: str = "<bvh>") -> BVHMotion:
     lines = text.splitlines()
     upper = [ln.strip().upper() for ln in lines]
     if "HIERARCHY" not in upper:
-        raise ValueError(f"{source}: not a BVH file (no HIERARCHY line)")
+        raise BadInputError(f"{source}: not a BVH file (no HIERARCHY line)")
     if "MOTION" not in upper:
-        raise ValueError(f"{source}: no MOTION section (file truncated?)")
+        raise BadInputError(f"{source}: no MOTION section (file truncated?)")
     h, m = upper.index("HIERARCHY"), upper.index("MOTION")
     joints = _parse_hierarchy(" ".join(lines[h + 1 : m]).replace("{", " { ").replace("}", " } ").split(), source)
     n_channels = sum(len(j.channels) for j in joints)
@@ -164,33 +166,33 @@ def parse_bvh(text: str, source: str = "<bvh>") -> BVHMotion:
             continue
         key, sep, value = line.partition(":")
         if not sep or key.strip().lower() not in ("frames", "frame time"):
-            raise ValueError(f"{source}: MOTION must start with 'Frames:' and 'Frame Time:', got {line!r}")
+            raise BadInputError(f"{source}: MOTION must start with 'Frames:' and 'Frame Time:', got {line!r}")
         header[key.strip().lower()] = value.strip()
     if len(header) < 2:
-        raise ValueError(f"{source}: MOTION lacks 'Frames:' or 'Frame Time:' (file truncated?)")
+        raise BadInputError(f"{source}: MOTION lacks 'Frames:' or 'Frame Time:' (file truncated?)")
     try:
         n_frames, frame_time = int(header["frames"]), float(header["frame time"])
     except ValueError:
         bad = f"Frames={header['frames']!r} Frame Time={header['frame time']!r}"
-        raise ValueError(f"{source}: bad MOTION header {bad}") from None
+        raise BadInputError(f"{source}: bad MOTION header {bad}") from None
     if n_frames < 0 or not np.isfinite(frame_time) or frame_time <= 0:
-        raise ValueError(f"{source}: Frames must be >= 0 and Frame Time > 0, got {n_frames} and {frame_time}")
+        raise BadInputError(f"{source}: Frames must be >= 0 and Frame Time > 0, got {n_frames} and {frame_time}")
 
     rows = [(k + 1, ln.split()) for k, ln in enumerate(lines[i:], start=i) if ln.strip()]
     if len(rows) != n_frames:
-        raise ValueError(
+        raise BadInputError(
             f"{source}: 'Frames: {n_frames}' but the MOTION section has {len(rows)} line(s) of values"
             + (" (file truncated?)" if len(rows) < n_frames else "")
         )
     values = np.empty((n_frames, n_channels), dtype=np.float64)
     for r, (lineno, vals) in enumerate(rows):
         if len(vals) != n_channels:
-            raise ValueError(
+            raise BadInputError(
                 f"{source}: line {lineno} (frame {r}) has {len(vals)} value(s); the HIERARCHY declares {n_channels} "
                 "channel(s)"
             )
         try:
             values[r] = [float(v) for v in vals]
         except ValueError:
-            raise ValueError(f"{source}: line {lineno} (frame {r}) holds a value that is not a number") from None
+            raise BadInputError(f"{source}: line {lineno} (frame {r}) holds a value that is not a number") from None
     return BVHMotion(joints=joints, frame_time=frame_time, values=values)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dynfer._errors import BadInputError
+
 __all__ = ["C3DPoints", "fill_missing", "read_points"]
 
 
@@ -52,16 +54,16 @@ def read_points(path: Path) -> C3DPoints:
             units_param = reader.get("POINT:UNITS")
             units = units_param.string_value.strip() if units_param is not None else ""
         except Exception as err:  # the c3d package raises struct.error, AssertionError, ... on corrupt files
-            raise ValueError(f"{path}: not a readable C3D file ({type(err).__name__}: {err})") from err
+            raise BadInputError(f"{path}: not a readable C3D file ({type(err).__name__}: {err})") from err
     if not points:
-        raise ValueError(f"{path}: the C3D file holds no frames")
+        raise BadInputError(f"{path}: the C3D file holds no frames")
     if not np.isfinite(rate) or rate <= 0:
-        raise ValueError(f"{path}: the C3D header gives point rate {rate}; a positive frame rate is needed")
+        raise BadInputError(f"{path}: the C3D header gives point rate {rate}; a positive frame rate is needed")
     if len(set(labels)) != len(labels):
-        raise ValueError(f"{path}: marker labels are not unique: {labels}")
+        raise BadInputError(f"{path}: marker labels are not unique: {labels}")
     arr = np.stack(points)  # (frames, markers, 5): x, y, z, residual, camera mask
     if arr.shape[1] != len(labels):
-        raise ValueError(f"{path}: {arr.shape[1]} points per frame but {len(labels)} labels")
+        raise BadInputError(f"{path}: {arr.shape[1]} points per frame but {len(labels)} labels")
     xyz = arr[:, :, :3].copy()
     xyz[arr[:, :, 3] < 0] = np.nan
     return C3DPoints(labels=labels, xyz=xyz, frames=np.asarray(frames, dtype=np.int64), rate=rate, units=units)
@@ -76,21 +78,21 @@ def fill_missing(points: C3DPoints, missing: str, source: str) -> tuple[np.ndarr
         return xyz, frames, 0
     if missing == "raise":
         bad = [points.labels[k] for k in np.flatnonzero(gaps.any(axis=0))]
-        raise ValueError(
+        raise BadInputError(
             f"{source}: {n_missing} marker-frame(s) are missing (residual < 0), in marker(s) {bad}; pass "
             "missing='interpolate' to fill them linearly in time or missing='drop' to drop those frames"
         )
     if missing == "drop":
         keep = ~gaps.any(axis=1)
         if not keep.any():
-            raise ValueError(f"{source}: every frame misses at least one marker; missing='drop' would leave none")
+            raise BadInputError(f"{source}: every frame misses at least one marker; missing='drop' would leave none")
         return xyz[keep], frames[keep], n_missing
     # interpolate: linear in frame number, constant beyond the first/last observed frame
     out = xyz.copy()
     for k in np.flatnonzero(gaps.any(axis=0)):
         ok = ~gaps[:, k]
         if not ok.any():
-            raise ValueError(f"{source}: marker {points.labels[k]!r} is missing in every frame; cannot interpolate")
+            raise BadInputError(f"{source}: marker {points.labels[k]!r} is missing in every frame; cannot interpolate")
         for c in range(3):
             out[~ok, k, c] = np.interp(frames[~ok], frames[ok], xyz[ok, k, c])
     return out, frames, n_missing

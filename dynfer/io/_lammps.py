@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dynfer._errors import BadInputError
+
 __all__ = ["DumpFrame", "box_matrix", "parse_dump_file"]
 
 
@@ -152,5 +154,5 @@ def parse_dump_file(path: str | Path) -> list[DumpFrame]:
         frames.append(DumpFrame(timestep, n_atoms, bounds, tilt, periodic, columns, data, source, time, extra))
         i = stop
     if not frames:
-        raise ValueError(f"{source}: no frames (empty file?)")
+        raise BadInputError(f"{source}: no frames (empty file?)")
     return frames

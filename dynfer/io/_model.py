@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from dynfer import _keys as K
+from dynfer._errors import BadInputError
 
 __all__ = [
     "make_particles",
@@ -29,32 +30,32 @@ def _numeric_times(values: Any, name: str) -> np.ndarray:
     try:
         times = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be numeric (one observation time per row)") from None
+        raise BadInputError(f"{name} must be numeric (one observation time per row)") from None
     if times.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {times.shape}")
+        raise BadInputError(f"{name} must be one-dimensional, got shape {times.shape}")
     bad = ~np.isfinite(times)
     if bad.any():
-        raise ValueError(f"{name} holds {int(bad.sum())} NaN or infinite time(s); every row needs a finite time")
+        raise BadInputError(f"{name} holds {int(bad.sum())} NaN or infinite time(s); every row needs a finite time")
     return times
 
 
 def validate_snapshots(adata: ad.AnnData, time_key: str = K.TIME, *, min_times: int = 2) -> ad.AnnData:
     """Check snapshot data: numeric finite ``obs[time_key]`` with at least ``min_times`` distinct values, finite X."""
     if not isinstance(adata, ad.AnnData):
-        raise ValueError(f"adata must be an AnnData, got {type(adata).__name__}")
+        raise BadInputError(f"adata must be an AnnData, got {type(adata).__name__}")
     if time_key not in adata.obs:
-        raise ValueError(f"adata.obs has no column {time_key!r} (time_key); columns: {list(adata.obs.columns)}")
+        raise BadInputError(f"adata.obs has no column {time_key!r} (time_key); columns: {list(adata.obs.columns)}")
     times = _numeric_times(adata.obs[time_key].to_numpy(), f"adata.obs[{time_key!r}]")
     n_distinct = len(np.unique(times))
     if n_distinct < min_times:
-        raise ValueError(
+        raise BadInputError(
             f"adata.obs[{time_key!r}] has {n_distinct} distinct time(s); at least {min_times} are needed"
         )
     x = adata.X
     if x is not None:
         data = x.data if hasattr(x, "data") and not isinstance(x, np.ndarray) else np.asarray(x)
         if np.issubdtype(np.asarray(data).dtype, np.floating) and not np.isfinite(data).all():
-            raise ValueError("adata.X contains NaN or infinite values")
+            raise BadInputError("adata.X contains NaN or infinite values")
     return adata
 
 
@@ -64,7 +65,7 @@ def validate_trajectories(
     """Check trajectory data: snapshots plus ``obs[trajectory_key]``, rows ordered by (trajectory, time)."""
     validate_snapshots(adata, time_key, min_times=1)
     if trajectory_key not in adata.obs:
-        raise ValueError(f"adata.obs has no column {trajectory_key!r} (trajectory_key)")
+        raise BadInputError(f"adata.obs has no column {trajectory_key!r} (trajectory_key)")
     traj = adata.obs[trajectory_key]
     codes = pd.Categorical(traj).codes if not isinstance(traj.dtype, pd.CategoricalDtype) else traj.cat.codes
     codes = np.asarray(codes)
@@ -72,23 +73,23 @@ def validate_trajectories(
     changes = np.flatnonzero(np.diff(codes) != 0) + 1
     starts = np.r_[0, changes]
     if len(np.unique(codes[starts])) != len(starts):
-        raise ValueError(f"rows must be grouped by {trajectory_key!r}: a trajectory appears in separate blocks")
+        raise BadInputError(f"rows must be grouped by {trajectory_key!r}: a trajectory appears in separate blocks")
     same = np.diff(codes) == 0
     if (np.diff(times)[same] <= 0).any():
-        raise ValueError(f"within each trajectory, {time_key!r} must be strictly increasing (rows ordered by time)")
+        raise BadInputError(f"within each trajectory, {time_key!r} must be strictly increasing (rows ordered by time)")
     return adata
 
 
 def validate_states(adata: ad.AnnData, state_key: str = K.STATE, *, n_states: int | None = None) -> ad.AnnData:
     """Check discrete-state data: non-negative integer ``obs[state_key]`` (below ``n_states`` if given)."""
     if state_key not in adata.obs:
-        raise ValueError(f"adata.obs has no column {state_key!r} (state_key)")
+        raise BadInputError(f"adata.obs has no column {state_key!r} (state_key)")
     s = adata.obs[state_key].to_numpy()
     if not np.issubdtype(s.dtype, np.integer):
-        raise ValueError(f"adata.obs[{state_key!r}] must hold integers, got dtype {s.dtype}")
+        raise BadInputError(f"adata.obs[{state_key!r}] must hold integers, got dtype {s.dtype}")
     if (s < 0).any() or (n_states is not None and (s >= n_states).any()):
         hi = "" if n_states is None else f" and < {n_states}"
-        raise ValueError(f"adata.obs[{state_key!r}] must be >= 0{hi}")
+        raise BadInputError(f"adata.obs[{state_key!r}] must be >= 0{hi}")
     return adata
 
 
@@ -96,15 +97,15 @@ def validate_particles(adata: ad.AnnData) -> ad.AnnData:
     """Check particle data: ``obsm['positions']`` (frames, N*d), ``uns['box']`` and ``uns['n_particles']``."""
     for key in (K.N_PARTICLES, K.DIM, K.BOX):
         if key not in adata.uns:
-            raise ValueError(f"adata.uns has no {key!r}; particle data need it")
+            raise BadInputError(f"adata.uns has no {key!r}; particle data need it")
     if K.POSITIONS not in adata.obsm:
-        raise ValueError(f"adata.obsm has no {K.POSITIONS!r}")
+        raise BadInputError(f"adata.obsm has no {K.POSITIONS!r}")
     n, d = int(adata.uns[K.N_PARTICLES]), int(adata.uns[K.DIM])
     pos = np.asarray(adata.obsm[K.POSITIONS])
     if pos.shape != (adata.n_obs, n * d):
-        raise ValueError(f"obsm[{K.POSITIONS!r}] must have shape ({adata.n_obs}, {n * d}), got {pos.shape}")
+        raise BadInputError(f"obsm[{K.POSITIONS!r}] must have shape ({adata.n_obs}, {n * d}), got {pos.shape}")
     if not np.isfinite(pos).all():
-        raise ValueError(f"obsm[{K.POSITIONS!r}] contains NaN or infinite values")
+        raise BadInputError(f"obsm[{K.POSITIONS!r}] contains NaN or infinite values")
     return adata
 
 
@@ -120,24 +121,24 @@ def make_snapshots(
     """AnnData from states ``x`` (n, d) and one time per row, optionally trajectory ids (then sorted by them, time)."""
     arr = np.asarray(x)
     if arr.ndim != 2:
-        raise ValueError(f"x must be 2-dimensional (cells x features), got shape {arr.shape}")
+        raise BadInputError(f"x must be 2-dimensional (cells x features), got shape {arr.shape}")
     t = _numeric_times(times, "times")
     if len(t) != arr.shape[0]:
-        raise ValueError(f"times has {len(t)} entries but x has {arr.shape[0]} rows")
+        raise BadInputError(f"times has {len(t)} entries but x has {arr.shape[0]} rows")
     frame = pd.DataFrame(index=[str(i) for i in range(arr.shape[0])]) if obs is None else obs.copy()
     frame.index = frame.index.astype(str)
     frame[K.TIME] = t
     if trajectory is not None:
         tr = np.asarray(trajectory)
         if len(tr) != arr.shape[0]:
-            raise ValueError(f"trajectory has {len(tr)} entries but x has {arr.shape[0]} rows")
+            raise BadInputError(f"trajectory has {len(tr)} entries but x has {arr.shape[0]} rows")
         frame[K.TRAJECTORY] = pd.Categorical(tr.astype(str), categories=list(dict.fromkeys(tr.astype(str))))
         order = np.lexsort((t, frame[K.TRAJECTORY].cat.codes.to_numpy()))
         arr, frame = arr[order], frame.iloc[order]
     adata = ad.AnnData(X=arr, obs=frame)
     if var_names is not None:
         if len(var_names) != arr.shape[1]:
-            raise ValueError(f"var_names has {len(var_names)} names but x has {arr.shape[1]} columns")
+            raise BadInputError(f"var_names has {len(var_names)} names but x has {arr.shape[1]} columns")
         adata.var_names = [str(v) for v in var_names]
     if source is not None:
         adata.uns[K.SOURCE] = dict(source)
@@ -157,7 +158,7 @@ def make_states(
     """AnnData of discrete-state paths: ``obs['state']``, ``obs['time']``, ``obs['trajectory']``; signal in ``X``."""
     s = np.asarray(states)
     if not np.issubdtype(s.dtype, np.integer):
-        raise ValueError(f"states must be integers, got dtype {s.dtype}")
+        raise BadInputError(f"states must be integers, got dtype {s.dtype}")
     x = np.zeros((len(s), 0)) if signal is None else np.asarray(signal, dtype=np.float64).reshape(len(s), -1)
     adata = make_snapshots(x, times, trajectory=trajectory, source=source)
     # make_snapshots sorted rows by (trajectory, time): sort the states the same way
@@ -179,7 +180,7 @@ def make_particles(
     """AnnData of a particle system from ``positions`` (frames, N, d): one row per frame, flattened in ``obsm``."""
     pos = np.asarray(positions, dtype=np.float64)
     if pos.ndim != 3:
-        raise ValueError(f"positions must have shape (n_frames, n_particles, dim), got {pos.shape}")
+        raise BadInputError(f"positions must have shape (n_frames, n_particles, dim), got {pos.shape}")
     n_frames, n, d = pos.shape
     adata = ad.AnnData(X=np.zeros((n_frames, 0)), obs=pd.DataFrame(index=[str(i) for i in range(n_frames)]))
     adata.obs[K.TIME] = _numeric_times(times, "times") if n_frames else np.zeros(0)
@@ -187,7 +188,7 @@ def make_particles(
     if orientations is not None:
         ori = np.asarray(orientations, dtype=np.float64)
         if ori.shape[:2] != (n_frames, n):
-            raise ValueError(f"orientations must start with shape ({n_frames}, {n}), got {ori.shape}")
+            raise BadInputError(f"orientations must start with shape ({n_frames}, {n}), got {ori.shape}")
         adata.obsm[K.ORIENTATIONS] = ori.reshape(n_frames, -1)
     for key, value in (extra_obsm or {}).items():
         adata.obsm[key] = np.asarray(value).reshape(n_frames, -1)

@@ -21,6 +21,7 @@ import anndata as ad
 import numpy as np
 
 from dynfer import _keys as K
+from dynfer._errors import BadInputError
 from dynfer.io._lammps import DumpFrame, box_matrix, parse_dump_file
 from dynfer.io._model import make_particles
 
@@ -51,7 +52,7 @@ def _dump_paths(paths: str | Path | Sequence[str | Path]) -> list[Path]:
     else:
         items = [Path(p) for p in paths]
         if not items:
-            raise ValueError("paths is empty: give at least one LAMMPS dump file")
+            raise BadInputError("paths is empty: give at least one LAMMPS dump file")
     for path in items:
         if not path.is_file():
             raise FileNotFoundError(f"paths: no such file {str(path)!r}")
@@ -70,9 +71,9 @@ def _detect_dim(frames: list[DumpFrame], dimension: int | None) -> int:
     has_z = any(c in frames[0].columns for c in ("z", "zs", "zu", "zsu"))
     if dimension is not None:
         if dimension not in (2, 3):
-            raise ValueError(f"dimension must be 2 or 3, got {dimension!r}")
+            raise BadInputError(f"dimension must be 2 or 3, got {dimension!r}")
         if dimension == 3 and not has_z:
-            raise ValueError("dimension=3 but the dump has no z column (z, zs, zu or zsu)")
+            raise BadInputError("dimension=3 but the dump has no z column (z, zs, zu or zsu)")
         return dimension
     if not has_z:
         return 2
@@ -108,9 +109,10 @@ def _positions(frame: DumpFrame, dim: int, h: np.ndarray, lo: np.ndarray) -> tup
     images = _column_block(frame, ["i" + a for a in axes])
     if wrapped is None and unwrapped is None:
         need = " ".join(axes)
-        raise ValueError(f"{frame.source}: timestep {frame.timestep} has no position columns: need {need} (or the "
-                         f"scaled {' '.join(a + 's' for a in axes)}, or unwrapped {' '.join(a + 'u' for a in axes)}); "
-                         f"columns are {' '.join(frame.columns)}")
+        raise BadInputError(f"{frame.source}: timestep {frame.timestep} has no position columns: need {need} (or the "
+                            f"scaled {' '.join(a + 's' for a in axes)}, or unwrapped "
+                            f"{' '.join(a + 'u' for a in axes)}); "
+                            f"columns are {' '.join(frame.columns)}")
     if wrapped is None:  # wrap the unwrapped coordinates through scaled coordinates
         s = np.linalg.solve(h, (unwrapped - lo).T).T
         s[:, :dim] -= np.floor(s[:, :dim])
@@ -191,7 +193,7 @@ def read_lammps_dump(
     https://docs.lammps.org.
     """
     if not np.isfinite(dt) or dt <= 0:
-        raise ValueError(f"dt must be a positive finite number, got {dt!r}")
+        raise BadInputError(f"dt must be a positive finite number, got {dt!r}")
     files = _dump_paths(paths)
     frames: list[DumpFrame] = []
     for path in files:
@@ -199,8 +201,8 @@ def read_lammps_dump(
         steps = np.array([f.timestep for f in in_file])
         if (np.diff(steps) <= 0).any():
             k = int(np.flatnonzero(np.diff(steps) <= 0)[0])
-            raise ValueError(f"{path}: timesteps must increase within a file; timestep {steps[k + 1]} follows "
-                             f"{steps[k]}")
+            raise BadInputError(f"{path}: timesteps must increase within a file; timestep {steps[k + 1]} follows "
+                                f"{steps[k]}")
         frames.extend(in_file)
     steps = np.array([f.timestep for f in frames])
     order = np.argsort(steps, kind="stable")
@@ -208,22 +210,22 @@ def read_lammps_dump(
     steps = steps[order]
     if (np.diff(steps) == 0).any():
         k = int(np.flatnonzero(np.diff(steps) == 0)[0])
-        raise ValueError(f"timestep {steps[k]} appears twice: in {frames[k].source} and {frames[k + 1].source}")
+        raise BadInputError(f"timestep {steps[k]} appears twice: in {frames[k].source} and {frames[k + 1].source}")
 
     first = frames[0]
     for frame in frames[1:]:
         if frame.n_atoms != first.n_atoms:
-            raise ValueError(f"atom counts differ between frames: {first.n_atoms} at timestep {first.timestep} "
-                             f"({first.source}) but {frame.n_atoms} at timestep {frame.timestep} ({frame.source})")
+            raise BadInputError(f"atom counts differ between frames: {first.n_atoms} at timestep {first.timestep} "
+                                f"({first.source}) but {frame.n_atoms} at timestep {frame.timestep} ({frame.source})")
         if frame.columns != first.columns:
-            raise ValueError(f"columns differ between frames: {' '.join(first.columns)} at timestep "
-                             f"{first.timestep} but {' '.join(frame.columns)} at timestep {frame.timestep}")
+            raise BadInputError(f"columns differ between frames: {' '.join(first.columns)} at timestep "
+                                f"{first.timestep} but {' '.join(frame.columns)} at timestep {frame.timestep}")
     for frame in frames:
         bad = ~np.isfinite(frame.data)
         if bad.any():
             rows, cols = np.nonzero(bad)
-            raise ValueError(f"{frame.source}: timestep {frame.timestep} holds {int(bad.sum())} NaN or infinite "
-                             f"value(s), first in column {frame.columns[cols[0]]!r} of atom row {rows[0] + 1}")
+            raise BadInputError(f"{frame.source}: timestep {frame.timestep} holds {int(bad.sum())} NaN or infinite "
+                                f"value(s), first in column {frame.columns[cols[0]]!r} of atom row {rows[0] + 1}")
 
     dim = _detect_dim(frames, dimension)
     has_id = "id" in first.columns
@@ -239,12 +241,12 @@ def read_lammps_dump(
             if ids0 is None:
                 ids0 = ids
                 if len(np.unique(ids)) != n:
-                    raise ValueError(f"{frame.source}: timestep {frame.timestep} has repeated atom ids")
+                    raise BadInputError(f"{frame.source}: timestep {frame.timestep} has repeated atom ids")
             elif not np.array_equal(ids, ids0):
                 what = "atom id sets" if not np.array_equal(np.sort(ids), np.sort(ids0)) else "atom orders"
                 hint = "" if sort else " (pass sort=True to order atoms by id)"
-                raise ValueError(f"{what} differ between timestep {frames[0].timestep} and timestep "
-                                 f"{frame.timestep} ({frame.source}){hint}")
+                raise BadInputError(f"{what} differ between timestep {frames[0].timestep} and timestep "
+                                    f"{frame.timestep} ({frame.source}){hint}")
     if ids0 is None:
         ids0 = np.arange(1, n + 1, dtype=np.int64)
 
@@ -254,8 +256,8 @@ def read_lammps_dump(
         types = first.data[:, k].astype(np.int64)
         for frame in frames[1:]:
             if not np.array_equal(frame.data[:, k].astype(np.int64), types):
-                raise ValueError(f"atom types change between timestep {first.timestep} and timestep "
-                                 f"{frame.timestep} ({frame.source})")
+                raise BadInputError(f"atom types change between timestep {first.timestep} and timestep "
+                                    f"{frame.timestep} ({frame.source})")
 
     n_frames = len(frames)
     wrapped = np.empty((n_frames, n, dim))
@@ -272,8 +274,8 @@ def read_lammps_dump(
         else:
             unwrapped[t] = u[:, :dim]
     if unwrap is True and not have_unwrapped:
-        raise ValueError("unwrap=True but the dump has neither unwrapped columns (xu yu ...) nor image flags "
-                         "(ix iy ...)")
+        raise BadInputError("unwrap=True but the dump has neither unwrapped columns (xu yu ...) nor image flags "
+                            "(ix iy ...)")
 
     axes = _AXES[:dim]
     extra: dict[str, np.ndarray] = {}
@@ -368,14 +370,14 @@ def read_gsd(path: str | Path, *, frames: Sequence[int] | slice | None = None, d
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("read_gsd needs the 'gsd' package: pip install dynfer[io]") from exc
     if not np.isfinite(dt) or dt <= 0:
-        raise ValueError(f"dt must be a positive finite number, got {dt!r}")
+        raise BadInputError(f"dt must be a positive finite number, got {dt!r}")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path: no such file {str(path)!r}")
     try:
         traj = gsd.hoomd.open(str(path), mode="r")
     except Exception as exc:  # gsd raises RuntimeError/OSError on a file that is not GSD
-        raise ValueError(f"{path}: not a readable HOOMD GSD file ({exc})") from exc
+        raise BadInputError(f"{path}: not a readable HOOMD GSD file ({exc})") from exc
     with traj:
         n_total = len(traj)
         if frames is None:
@@ -386,10 +388,10 @@ def read_gsd(path: str | Path, *, frames: Sequence[int] | slice | None = None, d
             index = [int(k) for k in frames]
             bad = [k for k in index if not -n_total <= k < n_total]
             if bad:
-                raise ValueError(f"frames {bad} out of range: the file has {n_total} frames")
+                raise BadInputError(f"frames {bad} out of range: the file has {n_total} frames")
             index = [k % n_total for k in index]
         if not index:
-            raise ValueError(f"frames selects no frame (the file has {n_total})")
+            raise BadInputError(f"frames selects no frame (the file has {n_total})")
         fh = traj.file
 
         def stored(name: str) -> bool:
@@ -402,10 +404,10 @@ def read_gsd(path: str | Path, *, frames: Sequence[int] | slice | None = None, d
         types = np.asarray(first.particles.typeid, dtype=np.int64)
         for k, snap in zip(index, snaps, strict=True):
             if int(snap.particles.N) != n:
-                raise ValueError(f"{path}: particle counts differ between frames: {n} in frame {index[0]} but "
-                                 f"{int(snap.particles.N)} in frame {k}")
+                raise BadInputError(f"{path}: particle counts differ between frames: {n} in frame {index[0]} but "
+                                    f"{int(snap.particles.N)} in frame {k}")
             if not np.array_equal(np.asarray(snap.particles.typeid, dtype=np.int64), types):
-                raise ValueError(f"{path}: particle types change between frame {index[0]} and frame {k}")
+                raise BadInputError(f"{path}: particle types change between frame {index[0]} and frame {k}")
         boxes = np.array([np.asarray(s.configuration.box, dtype=np.float64) for s in snaps])
         pos = np.stack([np.asarray(s.particles.position, dtype=np.float64) for s in snaps])
         steps = np.array([int(s.configuration.step) for s in snaps], dtype=np.int64)
@@ -432,7 +434,7 @@ def read_gsd(path: str | Path, *, frames: Sequence[int] | slice | None = None, d
                       f"{steps[:5].tolist()}...); obs['time'] = step * dt is then not a usable time axis",
                       UserWarning, stacklevel=2)
     if not np.isfinite(pos).all():
-        raise ValueError(f"{path}: particle positions contain NaN or infinite values")
+        raise BadInputError(f"{path}: particle positions contain NaN or infinite values")
     lengths = boxes[0, :dim].copy()
     source = {"name": "hoomd_gsd", "files": [str(path)], "frames": [int(k) for k in index], "dt": float(dt)}
     adata = make_particles(pos[..., :dim], steps * float(dt), lengths, orientations=orientations,

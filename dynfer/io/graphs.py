@@ -14,6 +14,8 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 
+from dynfer._errors import BadInputError
+
 __all__ = ["largest_connected_component", "read_edge_list", "read_matrix_market"]
 
 logger = logging.getLogger(__name__)
@@ -85,11 +87,11 @@ def read_edge_list(
             warnings.simplefilter("ignore", UserWarning)  # numpy warns "input contained no data" on empty files
             raw = np.loadtxt(path, comments=prefixes, usecols=(0, 1), dtype=np.float64, ndmin=2)
     except (ValueError, IndexError) as exc:
-        raise ValueError(f"{path}: not an edge list of 'u v' integer pairs ({exc})") from None
+        raise BadInputError(f"{path}: not an edge list of 'u v' integer pairs ({exc})") from None
     if raw.size == 0:
-        raise ValueError(f"{path}: no edges (only comments or blank lines)")
+        raise BadInputError(f"{path}: no edges (only comments or blank lines)")
     if not np.isfinite(raw).all() or (raw != np.round(raw)).any():
-        raise ValueError(f"{path}: node ids must be integers")
+        raise BadInputError(f"{path}: node ids must be integers")
     edges = raw.astype(np.int64)
     nodes = np.unique(edges)
     return _graph_from_edges(edges, nodes, directed=not directed_as_undirected, source=str(path))
@@ -138,10 +140,10 @@ def read_matrix_market(path: str | Path) -> nx.Graph:
     try:
         matrix = mmread(str(path))
     except Exception as exc:  # scipy raises ValueError / fast_matrix_market errors on malformed files
-        raise ValueError(f"{path}: malformed MatrixMarket file ({exc})") from exc
+        raise BadInputError(f"{path}: malformed MatrixMarket file ({exc})") from exc
     coo = coo_matrix(matrix) if not issparse(matrix) else matrix.tocoo()
     if coo.shape[0] != coo.shape[1]:
-        raise ValueError(f"{path}: an adjacency matrix must be square, got shape {coo.shape}")
+        raise BadInputError(f"{path}: an adjacency matrix must be square, got shape {coo.shape}")
     keep = coo.data != 0 if coo.dtype != bool else np.ones(coo.nnz, dtype=bool)
     edges = np.stack([coo.row[keep], coo.col[keep]], axis=1).astype(np.int64) + 1
     nodes = np.arange(1, coo.shape[0] + 1, dtype=np.int64)
@@ -172,11 +174,11 @@ def largest_connected_component(graph: nx.Graph, *, relabel: bool = False) -> nx
         A directed or empty graph.
     """
     if not isinstance(graph, nx.Graph):
-        raise ValueError(f"graph must be a networkx.Graph, got {type(graph).__name__}")
+        raise BadInputError(f"graph must be a networkx.Graph, got {type(graph).__name__}")
     if graph.is_directed():
-        raise ValueError("graph is directed: pass graph.to_undirected() (or use weakly connected components)")
+        raise BadInputError("graph is directed: pass graph.to_undirected() (or use weakly connected components)")
     if graph.number_of_nodes() == 0:
-        raise ValueError("graph has no nodes")
+        raise BadInputError("graph has no nodes")
     components = list(nx.connected_components(graph))
     largest = max(components, key=len)  # ties: the component met first in node order
     dropped = graph.number_of_nodes() - len(largest)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from dynfer import _keys as K
+from dynfer._errors import BadInputError
 from dynfer._files import sha256_file
 from dynfer.io._model import make_snapshots
 
@@ -28,7 +29,7 @@ def _existing(path: str | Path) -> Path:
     if not p.is_file():
         raise FileNotFoundError(f"no such file: {p}")
     if p.stat().st_size == 0:
-        raise ValueError(f"{p} is empty")
+        raise BadInputError(f"{p} is empty")
     return p
 
 
@@ -36,9 +37,9 @@ def _check_rate(sampling_rate: Any) -> float:
     try:
         rate = float(sampling_rate)
     except (TypeError, ValueError):
-        raise ValueError(f"sampling_rate must be a positive number (Hz), got {sampling_rate!r}") from None
+        raise BadInputError(f"sampling_rate must be a positive number (Hz), got {sampling_rate!r}") from None
     if not np.isfinite(rate) or rate <= 0:
-        raise ValueError(f"sampling_rate must be a positive finite number (Hz), got {sampling_rate!r}")
+        raise BadInputError(f"sampling_rate must be a positive finite number (Hz), got {sampling_rate!r}")
     return rate
 
 
@@ -49,7 +50,7 @@ def _check_finite(sweeps: np.ndarray, sweep_ids: Sequence[Any], path: Path) -> N
         where = np.argwhere(bad)
         shown = ", ".join(f"sweep {sweep_ids[s]} sample {i}" for s, i, _ in where[:5])
         more = "" if len(where) <= 5 else f" and {len(where) - 5} more"
-        raise ValueError(f"{path} holds {int(bad.sum())} NaN or infinite sample(s): {shown}{more}")
+        raise BadInputError(f"{path} holds {int(bad.sum())} NaN or infinite sample(s): {shown}{more}")
 
 
 def _to_anndata(
@@ -98,7 +99,7 @@ def read_abf(
     try:
         abf = pyabf.ABF(str(p))
     except Exception as err:  # pyabf raises assorted errors on bad headers
-        raise ValueError(f"{p} is not a readable ABF file: {err}") from err
+        raise BadInputError(f"{p} is not a readable ABF file: {err}") from err
     n_ch = int(abf.channelCount)
     if channel is None:
         channels = list(range(n_ch))
@@ -106,12 +107,12 @@ def read_abf(
         channels = [channel] if isinstance(channel, int | np.integer) else list(channel)
     if not channels or any(isinstance(c, bool) or not isinstance(c, int | np.integer) or not 0 <= c < n_ch
                             for c in channels):
-        raise ValueError(f"channel must be in 0..{n_ch - 1} (the file has {n_ch} channel(s)), got {channel!r}")
+        raise BadInputError(f"channel must be in 0..{n_ch - 1} (the file has {n_ch} channel(s)), got {channel!r}")
     n_sw = int(abf.sweepCount)
     sweep_list = list(range(n_sw)) if sweeps is None else list(sweeps)
     if not sweep_list or any(isinstance(s, bool) or not isinstance(s, int | np.integer) or not 0 <= s < n_sw
                              for s in sweep_list):
-        raise ValueError(f"sweeps must be numbers in 0..{n_sw - 1} (the file has {n_sw} sweep(s)), got {sweeps!r}")
+        raise BadInputError(f"sweeps must be numbers in 0..{n_sw - 1} (the file has {n_sw} sweep(s)), got {sweeps!r}")
     data = []
     for s in sweep_list:
         cols = []
@@ -121,7 +122,7 @@ def read_abf(
         data.append(np.stack(cols, axis=1))
     arr = np.stack(data)
     if arr.shape[1] == 0:
-        raise ValueError(f"{p} holds no samples")
+        raise BadInputError(f"{p} holds no samples")
     _check_finite(arr, sweep_list, p)
     rate = float(abf.dataRate)
     names = [str(abf.adcNames[c]).replace("\x00", "").strip() if c < len(abf.adcNames) else "" for c in channels]
@@ -146,9 +147,9 @@ def _read_csv(p: Path, column: str | int | None) -> tuple[np.ndarray, str]:
     try:
         raw = pd.read_csv(p, header=None, comment="#", skip_blank_lines=True, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
-        raise ValueError(f"{p} is empty (no samples)") from None
+        raise BadInputError(f"{p} is empty (no samples)") from None
     if raw.empty:
-        raise ValueError(f"{p} is empty (no samples)")
+        raise BadInputError(f"{p} is empty (no samples)")
     first = pd.to_numeric(raw.iloc[0].str.strip(), errors="coerce")
     if first.isna().any() and not raw.iloc[0].str.strip().str.lower().isin(["nan", "inf", "-inf"]).all():
         header = [str(h).strip() for h in raw.iloc[0]]
@@ -157,17 +158,18 @@ def _read_csv(p: Path, column: str | int | None) -> tuple[np.ndarray, str]:
         header = [str(i) for i in range(raw.shape[1])]
         body, has_header = raw, False
     if body.empty:
-        raise ValueError(f"{p} has a header but no samples")
+        raise BadInputError(f"{p} has a header but no samples")
     if column is None:
         if len(header) != 1:
-            raise ValueError(f"{p} has {len(header)} columns {header}; pass column= (a name or a position)")
+            raise BadInputError(f"{p} has {len(header)} columns {header}; pass column= (a name or a position)")
         idx = 0
     elif isinstance(column, str) and column in header:
         idx = header.index(column)
     elif isinstance(column, int | np.integer) and not isinstance(column, bool) and 0 <= column < len(header):
         idx = int(column)
     else:
-        raise ValueError(f"column {column!r} is not in {p}: columns are {header} (or positions 0..{len(header) - 1})")
+        raise BadInputError(f"column {column!r} is not in {p}: columns are {header} (or positions "
+                            f"0..{len(header) - 1})")
     values = body.iloc[:, idx].str.strip()
     try:
         num = values.to_numpy(dtype=str).astype(np.float64)  # Python's exact (round-trip) decimal parsing
@@ -175,7 +177,7 @@ def _read_csv(p: Path, column: str | int | None) -> tuple[np.ndarray, str]:
         coerced = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
         not_number = np.isnan(coerced) & ~values.str.lower().isin(["nan", "+nan", "-nan"]).to_numpy()
         row = int(np.flatnonzero(not_number)[0]) if not_number.any() else 0
-        raise ValueError(
+        raise BadInputError(
             f"{p} column {header[idx]!r} holds a non-numeric value {values.iloc[row]!r} at sample {row}"
         ) from None
     return num, header[idx] if has_header else K.CURRENT
@@ -211,24 +213,24 @@ def read_current_trace(path: str | Path, *, sampling_rate: float, column: str | 
     suffix = p.suffix.lower()
     if suffix == ".npy":
         if column is not None:
-            raise ValueError("column applies to CSV files only; a .npy file holds one current (1-D or 2-D sweeps)")
+            raise BadInputError("column applies to CSV files only; a .npy file holds one current (1-D or 2-D sweeps)")
         try:
             arr = np.load(p, allow_pickle=False)
         except ValueError as err:
-            raise ValueError(f"{p} is not a readable .npy array: {err}") from err
+            raise BadInputError(f"{p} is not a readable .npy array: {err}") from err
         if arr.ndim not in (1, 2):
-            raise ValueError(f"{p} must hold a 1-D trace or a 2-D (sweeps, samples) array, got shape {arr.shape}")
+            raise BadInputError(f"{p} must hold a 1-D trace or a 2-D (sweeps, samples) array, got shape {arr.shape}")
         if arr.size == 0:
-            raise ValueError(f"{p} is empty (array of shape {arr.shape})")
+            raise BadInputError(f"{p} is empty (array of shape {arr.shape})")
         if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-            raise ValueError(f"{p} must hold real numbers, got dtype {arr.dtype}")
+            raise BadInputError(f"{p} must hold real numbers, got dtype {arr.dtype}")
         sweeps = np.asarray(arr, dtype=np.float64).reshape(-1 if arr.ndim == 2 else 1, arr.shape[-1])[..., None]
         name = K.CURRENT
     elif suffix in (".csv", ".txt", ".tsv"):
         values, name = _read_csv(p, column)
         sweeps = values.reshape(1, -1, 1)
     else:
-        raise ValueError(f"unknown trace format {suffix!r} of {p}: use .csv or .npy (or read_abf for .abf)")
+        raise BadInputError(f"unknown trace format {suffix!r} of {p}: use .csv or .npy (or read_abf for .abf)")
     ids = list(range(sweeps.shape[0]))
     _check_finite(sweeps, ids, p)
     source = {

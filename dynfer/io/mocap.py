@@ -18,6 +18,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from dynfer._errors import BadInputError
 from dynfer._files import sha256_file
 from dynfer.io._asf_amc import Skeleton, parse_amc, parse_asf
 from dynfer.io._bvh import BVHMotion, parse_bvh
@@ -45,7 +46,7 @@ PathLike = str | os.PathLike
 def _as_paths(paths: PathLike | Sequence[PathLike], name: str) -> list[Path]:
     items = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     if not items:
-        raise ValueError(f"{name} must name at least one file")
+        raise BadInputError(f"{name} must name at least one file")
     out = []
     for p in items:
         path = Path(p)
@@ -75,9 +76,9 @@ def _check_rate(frame_rate: float, name: str = "frame_rate") -> float:
     try:
         rate = float(frame_rate)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number (frames per second), got {frame_rate!r}") from None
+        raise BadInputError(f"{name} must be a positive number (frames per second), got {frame_rate!r}") from None
     if not np.isfinite(rate) or rate <= 0:
-        raise ValueError(f"{name} must be a positive number (frames per second), got {frame_rate!r}")
+        raise BadInputError(f"{name} must be a positive number (frames per second), got {frame_rate!r}")
     return rate
 
 
@@ -183,7 +184,7 @@ def read_asf_amc(
     amcs = _as_paths(amc_paths, "amc_paths")
     skel = parse_asf(_read_text(asf), source=str(asf))
     if not skel.columns:
-        raise ValueError(f"{asf}: the skeleton has no degrees of freedom")
+        raise BadInputError(f"{asf}: the skeleton has no degrees of freedom")
     blocks = []
     for name, path in zip(_trajectory_names(amcs), amcs, strict=True):
         frames, values = parse_amc(_read_text(path), skel, source=str(path))
@@ -245,13 +246,13 @@ def read_bvh(paths: PathLike | Sequence[PathLike]) -> ad.AnnData:
     first = motions[0]
     for path, motion in zip(files[1:], motions[1:], strict=True):
         if motion.columns != first.columns or [j.parent for j in motion.joints] != [j.parent for j in first.joints]:
-            raise ValueError(f"{path}: its skeleton (joints and channels) differs from that of {files[0]}")
+            raise BadInputError(f"{path}: its skeleton (joints and channels) differs from that of {files[0]}")
     names = _trajectory_names(files)
     rates = [1.0 / m.frame_time for m in motions]
     blocks = [(n, np.arange(len(m.values)), m.values, r) for n, m, r in zip(names, motions, rates, strict=True)]
     blocks = [b for b in blocks if len(b[1])]
     if not blocks:
-        raise ValueError("paths: every BVH file has 0 frames")
+        raise BadInputError("paths: every BVH file has 0 frames")
     source = {
         "name": "bvh",
         "reader": "dynfer.io.read_bvh",
@@ -311,7 +312,7 @@ def read_c3d(
     C3D file format user guide, https://www.c3d.org.
     """
     if missing not in ("raise", "interpolate", "drop"):
-        raise ValueError(f"missing must be 'raise', 'interpolate' or 'drop', got {missing!r}")
+        raise BadInputError(f"missing must be 'raise', 'interpolate' or 'drop', got {missing!r}")
     files = _as_paths(paths, "paths")
     names = _trajectory_names(files)
     blocks, labels, rates, counts, units = [], None, [], [], []
@@ -320,7 +321,7 @@ def read_c3d(
         if labels is None:
             labels = points.labels
         elif points.labels != labels:
-            raise ValueError(f"{path}: marker labels {points.labels} differ from those of {files[0]}: {labels}")
+            raise BadInputError(f"{path}: marker labels {points.labels} differ from those of {files[0]}: {labels}")
         xyz, frames, n_missing = fill_missing(points, missing, str(path))
         blocks.append((name, frames, xyz.reshape(len(frames), -1), points.rate))
         rates.append(points.rate)
@@ -357,7 +358,7 @@ def _load_mat(path: Path) -> dict[str, np.ndarray]:
     try:
         major, _ = matfile_version(str(path))
     except (ValueError, OSError) as err:
-        raise ValueError(f"{path}: not a MATLAB .mat file ({err})") from err
+        raise BadInputError(f"{path}: not a MATLAB .mat file ({err})") from err
     if major == 2:
         import h5py
 
@@ -366,7 +367,7 @@ def _load_mat(path: Path) -> dict[str, np.ndarray]:
     try:
         data = scipy.io.loadmat(str(path))
     except Exception as err:  # scipy raises several types on truncated files
-        raise ValueError(f"{path}: cannot read the .mat file ({type(err).__name__}: {err}); truncated?") from err
+        raise BadInputError(f"{path}: cannot read the .mat file ({type(err).__name__}: {err}); truncated?") from err
     return {k: v for k, v in data.items() if not k.startswith("__")}
 
 
@@ -422,9 +423,9 @@ def read_mocap35(
     motion", IEEE TPAMI 30 (2008). Data: CMU Graphics Lab Motion Capture Database, http://mocap.cs.cmu.edu.
     """
     if split not in (*_SPLITS, "all"):
-        raise ValueError(f"split must be 'train', 'val', 'test' or 'all', got {split!r}")
+        raise BadInputError(f"split must be 'train', 'val', 'test' or 'all', got {split!r}")
     if low_dim and split != "train":
-        raise ValueError(
+        raise BadInputError(
             f"low_dim=True needs split='train' (got {split!r}): mocap35.mat holds the 3-PC projection 'Xtr_low' "
             "for the training trials only; project other splits yourself with uns['mocap35_u'] and uns['mocap35_v']"
         )
@@ -438,12 +439,12 @@ def read_mocap35(
     keys = ["Xtr_low"] if low_dim else [_SPLITS[s] for s in splits]
     for key in [*keys, "u", "v"]:
         if key not in data:
-            raise ValueError(f"{mat}: no array {key!r}; found {sorted(data)} (is this mocap35.mat?)")
+            raise BadInputError(f"{mat}: no array {key!r}; found {sorted(data)} (is this mocap35.mat?)")
     blocks, split_col = [], []
     for s, key in zip(splits, keys, strict=True):
         arr = np.asarray(data[key], dtype=np.float64)
         if arr.ndim != 3:
-            raise ValueError(f"{mat}: {key!r} must be (trials, frames, features), got shape {arr.shape}")
+            raise BadInputError(f"{mat}: {key!r} must be (trials, frames, features), got shape {arr.shape}")
         for k, trial in enumerate(arr):
             blocks.append((f"{s}_{k:02d}", np.arange(len(trial)), trial, rate))
             split_col += [s] * len(trial)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from dynfer import _keys as K
+from dynfer._errors import BadInputError
 from dynfer._files import sha256_file
 from dynfer.io._model import make_snapshots, validate_snapshots
 
@@ -50,21 +51,21 @@ def _column_times(values: pd.Series, column: str, arg: str) -> np.ndarray:
     """A column as finite float64 times, or a ValueError that names the column and the argument."""
     series = values.astype(object) if isinstance(values.dtype, pd.CategoricalDtype) else values
     if pd.api.types.is_bool_dtype(series):
-        raise ValueError(f"column {column!r} ({arg}) must hold numeric times, got booleans")
+        raise BadInputError(f"column {column!r} ({arg}) must hold numeric times, got booleans")
     try:
         times = pd.to_numeric(series, errors="raise").to_numpy(dtype=np.float64)
     except (TypeError, ValueError):
         bad = [v for v in series.unique()[:50] if pd.isna(pd.to_numeric(pd.Series([v]), errors="coerce")).all()]
         example = ", ".join(repr(v) for v in bad[:3])
-        raise ValueError(
+        raise BadInputError(
             f"column {column!r} ({arg}) must hold numeric times; it has non-numeric values such as {example}"
         ) from None
     n_bad = int((~np.isfinite(times)).sum())
     if n_bad:
-        raise ValueError(f"column {column!r} ({arg}) has {n_bad} NaN or infinite time(s); every row needs a time")
+        raise BadInputError(f"column {column!r} ({arg}) has {n_bad} NaN or infinite time(s); every row needs a time")
     n_distinct = len(np.unique(times))
     if n_distinct < 2:
-        raise ValueError(
+        raise BadInputError(
             f"column {column!r} ({arg}) has {n_distinct} distinct time(s); snapshot data need at least two"
         )
     return times
@@ -99,7 +100,7 @@ def read_h5ad_snapshots(path: PathLike, *, time_key: str = K.TIME) -> ad.AnnData
     p = _existing_file(path)
     adata = ad.read_h5ad(p)
     if time_key not in adata.obs:
-        raise ValueError(
+        raise BadInputError(
             f"adata.obs has no column {time_key!r} (time_key); columns: {list(adata.obs.columns)}"
         )
     times = _column_times(adata.obs[time_key], time_key, "time_key")
@@ -121,11 +122,11 @@ def _split_stacked(arr: np.ndarray, where: str) -> list[np.ndarray]:
     """One 2-D array per time point from a stacked [T, n, d] array or a 1-D object array of 2-D arrays."""
     if arr.dtype == object:
         if arr.ndim != 1:
-            raise ValueError(f"{where}: an object array must be one-dimensional (one entry per time point)")
+            raise BadInputError(f"{where}: an object array must be one-dimensional (one entry per time point)")
         return [np.asarray(a) for a in arr]
     if arr.ndim == 3:
         return list(arr)
-    raise ValueError(
+    raise BadInputError(
         f"{where}: expected a stacked array of shape (n_times, n_cells, n_features) or an object array of "
         f"per-time-point arrays, got shape {arr.shape}"
     )
@@ -136,11 +137,11 @@ def _load_npz(path: Path, key: str | None, times: Any, allow_pickle: bool) -> tu
         files = list(npz.files)
         if isinstance(times, str):
             if times not in files:
-                raise ValueError(f"times: {path.name} has no array {times!r}; arrays: {files}")
+                raise BadInputError(f"times: {path.name} has no array {times!r}; arrays: {files}")
             times = np.asarray(npz[times])
         if key is not None:
             if key not in files:
-                raise ValueError(f"key: {path.name} has no array {key!r}; arrays: {files}")
+                raise BadInputError(f"key: {path.name} has no array {key!r}; arrays: {files}")
             return _split_stacked(_load_member(npz, key, path), f"{path.name}[{key!r}]"), times, [key]
         if len(files) == 1:
             return _split_stacked(_load_member(npz, files[0], path), f"{path.name}[{files[0]!r}]"), times, files
@@ -149,7 +150,7 @@ def _load_npz(path: Path, key: str | None, times: Any, allow_pickle: bool) -> tu
         not_2d = [name for name, a in zip(names, arrays, strict=True) if a.ndim != 2]
         if not_2d:
             hint = " (the benchmark files keep their snapshots under key='Xs')" if "Xs" in files else ""
-            raise ValueError(
+            raise BadInputError(
                 f"key: {path.name} holds several arrays and {not_2d} are not 2-D (cells x features), so they "
                 f"cannot be one array per time point; pass key= naming the array of snapshots{hint}"
             )
@@ -161,7 +162,7 @@ def _load_member(npz: Any, name: str, path: Path) -> np.ndarray:
         return np.asarray(npz[name])
     except ValueError as err:
         if "allow_pickle" in str(err):
-            raise ValueError(
+            raise BadInputError(
                 f"{path.name}[{name!r}] is an object array, which numpy stores with pickle; pass allow_pickle=True "
                 "if you trust the file"
             ) from None
@@ -227,22 +228,22 @@ def read_snapshot_arrays(
             arrays, times, names = _load_npz(path, key, times, allow_pickle)
         elif suffix == ".npy":
             if key is not None or isinstance(times, str):
-                raise ValueError("key and a named times array apply to .npz files only, not to .npy files")
+                raise BadInputError("key and a named times array apply to .npz files only, not to .npy files")
             try:
                 raw = np.load(path, allow_pickle=allow_pickle)
             except ValueError as err:
                 if "allow_pickle" not in str(err):
                     raise
-                raise ValueError(
+                raise BadInputError(
                     f"{path.name} holds an object array, which numpy stores with pickle; pass allow_pickle=True if "
                     "you trust the file"
                 ) from None
             arrays = _split_stacked(np.asarray(raw), path.name)
         else:
-            raise ValueError(f"path_or_arrays: expected a .npz or .npy file, got {path.name!r}")
+            raise BadInputError(f"path_or_arrays: expected a .npz or .npy file, got {path.name!r}")
     else:
         if key is not None or isinstance(times, str):
-            raise ValueError("key and a named times array apply to .npz files only, not to in-memory arrays")
+            raise BadInputError("key and a named times array apply to .npz files only, not to in-memory arrays")
         if isinstance(path_or_arrays, np.ndarray):
             arrays = _split_stacked(path_or_arrays, "path_or_arrays")
         else:
@@ -264,32 +265,32 @@ def read_snapshot_arrays(
 def _stack(arrays: list[np.ndarray], times: Any) -> tuple[np.ndarray, np.ndarray]:
     n_times = len(arrays)
     if n_times < 2:
-        raise ValueError(f"path_or_arrays holds {n_times} time point(s); snapshot data need at least two")
+        raise BadInputError(f"path_or_arrays holds {n_times} time point(s); snapshot data need at least two")
     for i, a in enumerate(arrays):
         if a.ndim != 2:
-            raise ValueError(f"path_or_arrays: time point {i} must be 2-D (cells x features), got shape {a.shape}")
+            raise BadInputError(f"path_or_arrays: time point {i} must be 2-D (cells x features), got shape {a.shape}")
         if a.shape[0] == 0:
-            raise ValueError(f"path_or_arrays: time point {i} has no cells")
+            raise BadInputError(f"path_or_arrays: time point {i} has no cells")
         if a.shape[1] != arrays[0].shape[1]:
-            raise ValueError(
+            raise BadInputError(
                 f"path_or_arrays: time point {i} has {a.shape[1]} features but time point 0 has "
                 f"{arrays[0].shape[1]}; every time point needs the same features"
             )
         if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
-            raise ValueError(f"path_or_arrays: time point {i} is not numeric (dtype {a.dtype})")
+            raise BadInputError(f"path_or_arrays: time point {i} is not numeric (dtype {a.dtype})")
     if times is None:
         tp = np.arange(n_times, dtype=np.float64)
     else:
         try:
             tp = np.asarray(times, dtype=np.float64).reshape(-1)
         except (TypeError, ValueError):
-            raise ValueError("times must be numeric (one observation time per array)") from None
+            raise BadInputError("times must be numeric (one observation time per array)") from None
         if len(tp) != n_times:
-            raise ValueError(f"times has {len(tp)} entries but there are {n_times} time points")
+            raise BadInputError(f"times has {len(tp)} entries but there are {n_times} time points")
         if not np.isfinite(tp).all():
-            raise ValueError("times holds NaN or infinite values")
+            raise BadInputError("times holds NaN or infinite values")
         if (np.diff(tp) <= 0).any():
-            raise ValueError(f"times must be strictly increasing (one per time point, in order), got {tp.tolist()}")
+            raise BadInputError(f"times must be strictly increasing (one per time point, in order), got {tp.tolist()}")
     x = np.concatenate(arrays, axis=0)
     if not np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float64)
@@ -334,7 +335,7 @@ def read_snapshots_csv(
     p = _existing_file(path)
     frame = pd.read_csv(p)
     if time_column not in frame.columns:
-        raise ValueError(
+        raise BadInputError(
             f"column {time_column!r} (time_column) is not in {p.name}; columns: {list(frame.columns)}"
         )
     times = _column_times(frame[time_column], time_column, "time_column")
@@ -344,29 +345,29 @@ def read_snapshots_csv(
             if c != time_column and pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
         ]
         if not features:
-            raise ValueError(f"{p.name} has no numeric column besides {time_column!r} to use as features")
+            raise BadInputError(f"{p.name} has no numeric column besides {time_column!r} to use as features")
     else:
         features = [str(c) for c in feature_columns]
         missing = [c for c in features if c not in frame.columns]
         if missing:
-            raise ValueError(f"feature_columns {missing} are not in {p.name}; columns: {list(frame.columns)}")
+            raise BadInputError(f"feature_columns {missing} are not in {p.name}; columns: {list(frame.columns)}")
         if time_column in features:
-            raise ValueError(f"feature_columns must not include the time column {time_column!r}")
+            raise BadInputError(f"feature_columns must not include the time column {time_column!r}")
         if len(set(features)) != len(features):
-            raise ValueError("feature_columns lists a column twice")
+            raise BadInputError("feature_columns lists a column twice")
         if not features:
-            raise ValueError("feature_columns is empty; name at least one feature column")
+            raise BadInputError("feature_columns is empty; name at least one feature column")
         non_numeric = [c for c in features if not pd.api.types.is_numeric_dtype(frame[c])]
         if non_numeric:
-            raise ValueError(f"feature_columns {non_numeric} are not numeric in {p.name}")
+            raise BadInputError(f"feature_columns {non_numeric} are not numeric in {p.name}")
     x = frame[features].to_numpy(dtype=np.float64)
     n_nan = int((~np.isfinite(x)).sum())
     if n_nan:
         bad = [c for c in features if not np.isfinite(frame[c].to_numpy(dtype=np.float64)).all()]
-        raise ValueError(f"feature columns {bad} hold {n_nan} NaN or infinite value(s) in {p.name}")
+        raise BadInputError(f"feature columns {bad} hold {n_nan} NaN or infinite value(s) in {p.name}")
     rest = frame.drop(columns=[*features, time_column])
     if K.TIME in rest.columns:
-        raise ValueError(
+        raise BadInputError(
             f"{p.name} has a non-feature column {K.TIME!r} besides time_column={time_column!r}; it would be "
             f"overwritten by the times: rename it, or pass time_column={K.TIME!r}"
         )

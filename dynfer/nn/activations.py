@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 from torch import nn
 
+from dynfer._errors import BadInputError
+
 __all__ = ["ACTIVATIONS", "ActivationLike", "activation_factory"]
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -51,10 +53,10 @@ def activation_factory(activation: ActivationLike) -> Callable[[], nn.Module]:
     if isinstance(activation, str):
         key = activation.strip().lower()
         if key not in ACTIVATIONS:
-            raise ValueError(
+            raise BadInputError(
                 f"activation must be one of {sorted(ACTIVATIONS)} or an nn.Module class, got {activation!r}"
             )
         return ACTIVATIONS[key]
     if callable(activation):
         return activation
-    raise ValueError(f"activation must be a name, an nn.Module class or a factory, got {activation!r}")
+    raise BadInputError(f"activation must be a name, an nn.Module class or a factory, got {activation!r}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from dynfer._errors import BadInputError
 from dynfer._settings import settings
 
 __all__ = ["check_size", "factory_kwargs"]
@@ -30,7 +31,7 @@ def check_size(value: int, name: str) -> int:
         If ``value`` is not a positive ``int``.
     """
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+        raise BadInputError(f"{name} must be a positive int, got {value!r}")
     return value
 
 

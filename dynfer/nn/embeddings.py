@@ -13,6 +13,7 @@ import math
 import torch
 from torch import nn
 
+from dynfer._errors import BadInputError
 from dynfer._settings import settings
 from dynfer.nn.checks import check_size
 
@@ -50,9 +51,9 @@ class SinusoidalTimeEmbedding(nn.Module):
         super().__init__()
         self.dim = check_size(dim, "dim")
         if not (isinstance(max_period, (int, float)) and math.isfinite(max_period) and max_period > 1):
-            raise ValueError(f"max_period must be a finite number > 1, got {max_period!r}")
+            raise BadInputError(f"max_period must be a finite number > 1, got {max_period!r}")
         if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
-            raise ValueError(f"scale must be a finite number > 0, got {scale!r}")
+            raise BadInputError(f"scale must be a finite number > 0, got {scale!r}")
         self.max_period = float(max_period)
         self.scale = float(scale)
 

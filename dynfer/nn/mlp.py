@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from dynfer._errors import BadInputError
 from dynfer.nn.activations import ActivationLike, activation_factory
 from dynfer.nn.checks import check_size, factory_kwargs
 from dynfer.nn.embeddings import SinusoidalTimeEmbedding
@@ -65,10 +66,10 @@ class MLP(nn.Module):
         self.in_dim = check_size(in_dim, "in_dim")
         self.out_dim = check_size(out_dim, "out_dim")
         if isinstance(hidden, int) or not isinstance(hidden, Sequence):
-            raise ValueError(f"hidden must be a sequence of positive ints such as (64, 64), got {hidden!r}")
+            raise BadInputError(f"hidden must be a sequence of positive ints such as (64, 64), got {hidden!r}")
         widths = [check_size(h, "hidden[i]") for h in hidden]
         if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
-            raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
+            raise BadInputError(f"dropout must be a probability in [0, 1), got {dropout!r}")
         make_act = activation_factory(activation)
         kw = factory_kwargs(dtype, device)
         layers: list[nn.Module] = []
@@ -95,7 +96,7 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the network to ``x`` of shape ``(..., in_dim)``."""
         if x.shape[-1] != self.in_dim:
-            raise ValueError(f"x must have last dimension in_dim={self.in_dim}, got shape {tuple(x.shape)}")
+            raise BadInputError(f"x must have last dimension in_dim={self.in_dim}, got shape {tuple(x.shape)}")
         return self.net(x)
 
 
@@ -143,7 +144,7 @@ class TimeConditionedMLP(nn.Module):
     def forward(self, x: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
         """Evaluate at states ``x`` of shape ``(..., in_dim)`` and times ``t`` (see Notes)."""
         if x.shape[-1] != self.in_dim:
-            raise ValueError(f"x must have last dimension in_dim={self.in_dim}, got shape {tuple(x.shape)}")
+            raise BadInputError(f"x must have last dimension in_dim={self.in_dim}, got shape {tuple(x.shape)}")
         t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
         batch = x.shape[:-1]
         if t.ndim == len(batch) + 1 and t.shape[-1] == 1:
@@ -151,7 +152,7 @@ class TimeConditionedMLP(nn.Module):
         try:
             t = t.expand(batch)
         except RuntimeError:
-            raise ValueError(
+            raise BadInputError(
                 f"t must be a scalar or have shape {tuple(batch)} (or {(*batch, 1)}), got {tuple(t.shape)}"
             ) from None
         return self.mlp(torch.cat([x, self.embedding(t)], dim=-1))

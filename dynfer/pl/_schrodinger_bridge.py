@@ -16,6 +16,7 @@ from anndata import AnnData
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from dynfer._errors import BadInputError
 from dynfer.pl._utils import finish, new_axes
 from dynfer.tl._inputs import InputSpec, representation
 from dynfer.tl._schrodinger_bridge import DEFAULT_KEY, FACE
@@ -94,13 +95,13 @@ def schrodinger_bridge(
     spec = InputSpec.from_dict(dict(entry["inputs"]))
     x = representation(adata, spec.use_rep)
     if len(dims) != 2:
-        raise ValueError(f"dims must name two coordinates, got {tuple(dims)}")
+        raise BadInputError(f"dims must name two coordinates, got {tuple(dims)}")
     i, j = (int(d) for d in dims)
     if min(i, j) < 0 or max(i, j) >= x.shape[1]:
-        raise ValueError(f"dims {tuple(dims)} out of range for {x.shape[1]} features of {spec.use_rep}")
+        raise BadInputError(f"dims {tuple(dims)} out of range for {x.shape[1]} features of {spec.use_rep}")
     colour_key = spec.obs_keys[0] if color is None else color
     if colour_key not in adata.obs:
-        raise ValueError(f"color={colour_key!r} is not a column of adata.obs")
+        raise BadInputError(f"color={colour_key!r} is not a column of adata.obs")
     times = np.asarray(est.times_, dtype=np.float64)
     grid = np.linspace(times[0], times[-1], int(n_times))
     traj = np.stack(est.sample(grid, n=min(int(n_paths), est.paths_.shape[1]), seed=seed))
@@ -146,7 +147,7 @@ def bridge_parameters(
     entry = stored_entry(adata, key, face=FACE)
     theta = {k: np.asarray(v) for k, v in entry["results"]["theta"].items() if np.asarray(v).ndim == 1}
     if not theta:
-        raise ValueError("this reference has no scalar parameters to plot (e.g. brownian or network drifts)")
+        raise BadInputError("this reference has no scalar parameters to plot (e.g. brownian or network drifts)")
     fig, axes = plt.subplots(1, len(theta), figsize=(2.6 * len(theta), 2.6), squeeze=False)
     for ax, (name, values) in zip(axes[0], sorted(theta.items()), strict=True):
         ax.plot(np.arange(1, len(values) + 1), values, "o-", ms=3)

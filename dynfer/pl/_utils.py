@@ -10,6 +10,8 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from dynfer._errors import BadInputError
+
 __all__ = ["finish", "new_axes"]
 
 
@@ -19,7 +21,7 @@ def new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axe
         fig, ax = plt.subplots(figsize=figsize)
         return fig, ax
     if not isinstance(ax, Axes):
-        raise ValueError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
+        raise BadInputError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
     return ax.figure, ax
 
 

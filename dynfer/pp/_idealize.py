@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from dynfer import _keys as K
+from dynfer._errors import BadInputError
 from dynfer._validation import resolve_seed
 
 __all__ = ["dwell_times", "idealize", "idealize_trace"]
@@ -285,24 +286,24 @@ def idealize_trace(
     x = np.asarray(current, dtype=np.float64).reshape(-1)
     T = len(x)
     if isinstance(n_states, bool) or not isinstance(n_states, int | np.integer) or n_states < 2:
-        raise ValueError(f"n_states must be an int >= 2, got {n_states!r}")
+        raise BadInputError(f"n_states must be an int >= 2, got {n_states!r}")
     if method not in _METHODS:
-        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+        raise BadInputError(f"method must be one of {_METHODS}, got {method!r}")
     bad = ~np.isfinite(x)
     if bad.any():
         where = np.flatnonzero(bad)
-        raise ValueError(
+        raise BadInputError(
             f"current holds {int(bad.sum())} NaN or infinite sample(s), first at rows {where[:5].tolist()}"
         )
     if T < 2 * n_states:
-        raise ValueError(f"current has {T} samples; at least {2 * n_states} are needed for {n_states} states")
+        raise BadInputError(f"current has {T} samples; at least {2 * n_states} are needed for {n_states} states")
     starts = np.zeros(T, dtype=bool) if trajectory_starts is None else np.asarray(trajectory_starts, dtype=bool).copy()
     if starts.shape != (T,):
-        raise ValueError(f"trajectory_starts must have shape ({T},), got {starts.shape}")
+        raise BadInputError(f"trajectory_starts must have shape ({T},), got {starts.shape}")
     starts[0] = True
     levels = _fit_levels(x, int(n_states), seed=seed, max_fit_samples=max_fit_samples, shared_noise=shared_noise)
     if len(np.unique(np.round(levels["means"], 12))) < n_states or not (levels["sds"] > 0).all():
-        raise ValueError(f"the current does not show {n_states} distinct levels (the mixture fit collapsed)")
+        raise BadInputError(f"the current does not show {n_states} distinct levels (the mixture fit collapsed)")
     params: dict[str, Any] = {"method": method, "shared_noise": shared_noise, "seed": seed}
     if method == "gmm":
         logp = _log_emissions(x, levels["means"], levels["sds"]) + np.log(levels["weights"])[None, :]
@@ -368,20 +369,21 @@ def dwell_times(
 def _current(adata: ad.AnnData, current_key: str | None) -> np.ndarray:
     if current_key is None:
         if adata.n_vars == 0:
-            raise ValueError("adata.X has no column; pass current_key (a var name or an obs column)")
+            raise BadInputError("adata.X has no column; pass current_key (a var name or an obs column)")
         col = adata.X[:, 0]
     elif current_key in adata.var_names:
         col = adata[:, current_key].X
     elif current_key in adata.obs:
         col = adata.obs[current_key].to_numpy()
     else:
-        raise ValueError(f"current_key {current_key!r} is neither a var name {list(adata.var_names)[:10]} nor an obs "
-                         f"column {list(adata.obs.columns)}")
+        raise BadInputError(f"current_key {current_key!r} is neither a var name "
+                            f"{list(adata.var_names)[:10]} nor an obs "
+                            f"column {list(adata.obs.columns)}")
     col = col.toarray() if hasattr(col, "toarray") else col
     try:
         return np.asarray(col, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError):
-        raise ValueError(f"the current ({current_key or 'X column 0'}) must be numeric") from None
+        raise BadInputError(f"the current ({current_key or 'X column 0'}) must be numeric") from None
 
 
 def _sampling_interval(adata: ad.AnnData, codes: np.ndarray, times: np.ndarray | None) -> tuple[float, str]:
@@ -480,19 +482,19 @@ def idealize(
     """
     seed = resolve_seed(seed)
     if not isinstance(adata, ad.AnnData):
-        raise ValueError(f"adata must be an AnnData, got {type(adata).__name__}")
+        raise BadInputError(f"adata must be an AnnData, got {type(adata).__name__}")
     if isinstance(n_states, bool) or not isinstance(n_states, int | np.integer) or n_states < 2:
-        raise ValueError(f"n_states must be an int >= 2, got {n_states!r}")
+        raise BadInputError(f"n_states must be an int >= 2, got {n_states!r}")
     x = _current(adata, current_key)
     T = len(x)
     if K.TRAJECTORY in adata.obs:
         traj = pd.Categorical(adata.obs[K.TRAJECTORY])
         codes = np.asarray(traj.codes)
         if (codes < 0).any():
-            raise ValueError(f"adata.obs[{K.TRAJECTORY!r}] has missing values")
+            raise BadInputError(f"adata.obs[{K.TRAJECTORY!r}] has missing values")
         starts = np.r_[True, codes[1:] != codes[:-1]] if T else np.zeros(0, bool)
         if starts.sum() != len(np.unique(codes)):
-            raise ValueError(f"rows must be grouped by {K.TRAJECTORY!r}: a trajectory appears in separate blocks")
+            raise BadInputError(f"rows must be grouped by {K.TRAJECTORY!r}: a trajectory appears in separate blocks")
         labels = np.asarray(adata.obs[K.TRAJECTORY])
     else:
         codes = np.zeros(T, dtype=np.int64)

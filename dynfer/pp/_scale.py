@@ -9,6 +9,7 @@ from anndata import AnnData
 from scipy import sparse
 
 from dynfer import _keys as K
+from dynfer._errors import BadInputError
 from dynfer._validation import resolve_seed
 from dynfer.io._model import validate_snapshots
 
@@ -26,7 +27,7 @@ def _dense_float(x) -> np.ndarray:
 
 def _scale_block(x: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if x.shape[0] < 2:
-        raise ValueError(f"{where} has {x.shape[0]} cell(s); standardising needs at least two")
+        raise BadInputError(f"{where} has {x.shape[0]} cell(s); standardising needs at least two")
     import scanpy as sc  # imported on use: scanpy takes seconds to import
 
     out, mean, std = sc.pp.scale(x, zero_center=True, copy=True, return_mean_std=True)
@@ -81,14 +82,14 @@ def standardize(
         ``obs[time_key]`` is missing or not numeric.
     """
     if per not in _PER:
-        raise ValueError(f"per must be one of {list(_PER)}, got {per!r}")
+        raise BadInputError(f"per must be one of {list(_PER)}, got {per!r}")
     if not isinstance(adata, AnnData):
-        raise ValueError(f"adata must be an AnnData, got {type(adata).__name__}")
+        raise BadInputError(f"adata must be an AnnData, got {type(adata).__name__}")
     if adata.X is None:
-        raise ValueError("adata.X is None; standardize scales the state in X")
+        raise BadInputError("adata.X is None; standardize scales the state in X")
     x = _dense_float(adata.X)
     if not np.isfinite(x).all():
-        raise ValueError("adata.X contains NaN or infinite values")
+        raise BadInputError("adata.X contains NaN or infinite values")
     record: dict = {"per": per}
     if per == "time":
         validate_snapshots(adata, time_key, min_times=1)
@@ -106,7 +107,7 @@ def standardize(
             var = np.where(std == 1.0, x.var(axis=0, ddof=1), std**2)  # scanpy replaces zero std by 1
             scale = float(np.sqrt(var.mean()))
             if scale == 0.0:
-                raise ValueError("adata.X is constant; per='global' cannot scale it")
+                raise BadInputError("adata.X is constant; per='global' cannot scale it")
             x = ((x - mean) / scale).astype(x.dtype, copy=False)
             std = np.full_like(mean, scale)
         else:
@@ -164,15 +165,15 @@ def pca(
     """
     seed = resolve_seed(seed)
     if not isinstance(adata, AnnData):
-        raise ValueError(f"adata must be an AnnData, got {type(adata).__name__}")
+        raise BadInputError(f"adata must be an AnnData, got {type(adata).__name__}")
     if adata.X is None:
-        raise ValueError("adata.X is None; pca needs features in X")
+        raise BadInputError("adata.X is None; pca needs features in X")
     limit = min(adata.n_obs, adata.n_vars)
     if isinstance(n_comps, bool) or not isinstance(n_comps, int | np.integer) or not 1 <= n_comps <= limit:
-        raise ValueError(f"n_comps must be an integer in [1, min(n_obs, n_vars) = {limit}], got {n_comps!r}")
+        raise BadInputError(f"n_comps must be an integer in [1, min(n_obs, n_vars) = {limit}], got {n_comps!r}")
     data = adata.X.data if sparse.issparse(adata.X) else np.asarray(adata.X)
     if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
-        raise ValueError("adata.X contains NaN or infinite values")
+        raise BadInputError("adata.X contains NaN or infinite values")
     dtype = data.dtype if np.issubdtype(data.dtype, np.floating) else np.float64
     solver = None
     if n_comps >= limit:  # ARPACK needs n_comps < min(n_obs, n_vars): use an exact SVD instead

@@ -10,6 +10,7 @@ import pandas as pd
 from anndata import AnnData
 
 from dynfer import _keys as K
+from dynfer._errors import BadInputError
 from dynfer.io._model import validate_snapshots
 
 __all__ = ["split_timepoints"]
@@ -21,20 +22,20 @@ HELDOUT = "heldout"
 def _heldout_times(distinct: np.ndarray, holdout: Literal["odd"] | Sequence[float]) -> np.ndarray:
     if isinstance(holdout, str):
         if holdout != "odd":
-            raise ValueError(f"holdout must be 'odd' or a list of time points, got {holdout!r}")
+            raise BadInputError(f"holdout must be 'odd' or a list of time points, got {holdout!r}")
         return distinct[1::2]
     try:
         wanted = np.asarray(holdout, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError):
-        raise ValueError(f"holdout must be 'odd' or a list of numeric time points, got {holdout!r}") from None
+        raise BadInputError(f"holdout must be 'odd' or a list of numeric time points, got {holdout!r}") from None
     if wanted.size == 0:
-        raise ValueError("holdout is empty; list at least one time point to hold out")
+        raise BadInputError("holdout is empty; list at least one time point to hold out")
     scale = max(float(np.abs(distinct).max()), 1.0)
     chosen = []
     for t in wanted:
         match = np.flatnonzero(np.isclose(distinct, t, rtol=1e-6, atol=1e-9 * scale))
         if match.size != 1:
-            raise ValueError(
+            raise BadInputError(
                 f"holdout time {t:g} is not one of the time points of the data: {distinct.tolist()}"
             )
         chosen.append(distinct[match[0]])
@@ -95,7 +96,7 @@ def split_timepoints(
     heldout = _heldout_times(distinct, holdout)
     train = np.setdiff1d(distinct, heldout)
     if train.size < 2:
-        raise ValueError(
+        raise BadInputError(
             f"holdout leaves {train.size} training time point(s); at least two are needed (time points: "
             f"{distinct.tolist()})"
         )

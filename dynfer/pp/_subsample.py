@@ -6,6 +6,7 @@ import numpy as np
 from anndata import AnnData
 
 from dynfer import _keys as K
+from dynfer._errors import BadInputError
 from dynfer._validation import resolve_seed
 from dynfer.io._model import validate_snapshots
 
@@ -55,7 +56,7 @@ def subsample_per_time(
     """
     seed = resolve_seed(seed)
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"n must be a positive integer (cells kept per time point), got {n!r}")
+        raise BadInputError(f"n must be a positive integer (cells kept per time point), got {n!r}")
     validate_snapshots(adata, time_key, min_times=1)
     times = adata.obs[time_key].to_numpy(dtype=np.float64)
     distinct, inverse, counts = np.unique(times, return_inverse=True, return_counts=True)

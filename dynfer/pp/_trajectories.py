@@ -11,6 +11,7 @@ from anndata import AnnData
 from scipy import sparse
 
 from dynfer import _keys as K
+from dynfer._errors import BadInputError
 from dynfer._validation import resolve_seed
 from dynfer.io._model import validate_trajectories
 
@@ -116,7 +117,7 @@ def trajectories_to_snapshots(
     seed = resolve_seed(seed)
     validate_trajectories(adata, time_key, trajectory_key)
     if adata.isbacked and not copy:
-        raise ValueError("adata is backed on disk; use copy=True")
+        raise BadInputError("adata is backed on disk; use copy=True")
     rng = np.random.default_rng(seed)
     obs_times = adata.obs[time_key].to_numpy(dtype=np.float64)
     traj = adata.obs[trajectory_key]
@@ -134,11 +135,11 @@ def trajectories_to_snapshots(
         try:
             grid = np.asarray(times, dtype=np.float64).reshape(-1)
         except (TypeError, ValueError):
-            raise ValueError("times must be numeric (the common observation times)") from None
+            raise BadInputError("times must be numeric (the common observation times)") from None
         if grid.size == 0 or not np.isfinite(grid).all() or (np.diff(grid) <= 0).any():
-            raise ValueError(f"times must be finite and strictly increasing, got {np.asarray(times).tolist()}")
+            raise BadInputError(f"times must be finite and strictly increasing, got {np.asarray(times).tolist()}")
         if adata.X is None:
-            raise ValueError("adata.X is None; interpolation needs the states in X")
+            raise BadInputError("adata.X is None; interpolation needs the states in X")
         x = adata.X.toarray() if sparse.issparse(adata.X) else np.asarray(adata.X)
         if not np.issubdtype(x.dtype, np.floating):
             x = x.astype(np.float64)
@@ -146,7 +147,7 @@ def trajectories_to_snapshots(
         per_time = np.bincount(np.searchsorted(grid, state_times), minlength=len(grid))
         empty = grid[per_time == 0]
         if empty.size:
-            raise ValueError(
+            raise BadInputError(
                 f"times {empty.tolist()} lie outside the observed span of every trajectory (data times "
                 f"{obs_times.min():g} to {obs_times.max():g}); interpolation does not extrapolate"
             )

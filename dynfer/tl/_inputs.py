@@ -12,6 +12,7 @@ import numpy as np
 from anndata import AnnData
 
 from dynfer import _keys as K
+from dynfer._errors import BadInputError
 from dynfer.io._model import validate_snapshots
 
 __all__ = ["InputSpec", "representation", "snapshots", "training_mask"]
@@ -67,11 +68,11 @@ def representation(adata: AnnData, use_rep: str | None) -> np.ndarray:
     if use_rep is None or use_rep == "X":
         x, name = adata.X, "X"
         if x is None:
-            raise ValueError("adata.X is empty (None); pass use_rep= the obsm key that holds the states")
+            raise BadInputError("adata.X is empty (None); pass use_rep= the obsm key that holds the states")
     elif use_rep in adata.obsm:
         x, name = adata.obsm[use_rep], f"obsm[{use_rep!r}]"
     else:
-        raise ValueError(f"use_rep={use_rep!r} is not in adata.obsm (keys: {list(adata.obsm.keys())})")
+        raise BadInputError(f"use_rep={use_rep!r} is not in adata.obsm (keys: {list(adata.obsm.keys())})")
     if hasattr(x, "toarray"):
         x = x.toarray()
     elif hasattr(x, "to_numpy"):
@@ -79,9 +80,9 @@ def representation(adata: AnnData, use_rep: str | None) -> np.ndarray:
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must hold numbers, got dtype {getattr(x, 'dtype', type(x).__name__)}") from None
+        raise BadInputError(f"{name} must hold numbers, got dtype {getattr(x, 'dtype', type(x).__name__)}") from None
     if arr.ndim != 2 or arr.shape[1] == 0:
-        raise ValueError(f"the representation {name} must be a non-empty 2-D array, got shape {arr.shape}")
+        raise BadInputError(f"the representation {name} must be a non-empty 2-D array, got shape {arr.shape}")
     return arr
 
 
@@ -90,10 +91,10 @@ def training_mask(adata: AnnData, train_key: str | None, train_value: str) -> np
     if train_key is None:
         return np.ones(adata.n_obs, dtype=bool)
     if train_key not in adata.obs:
-        raise ValueError(f"train_key={train_key!r} is not a column of adata.obs (run dynfer.pp.split_timepoints?)")
+        raise BadInputError(f"train_key={train_key!r} is not a column of adata.obs (run dynfer.pp.split_timepoints?)")
     keep = adata.obs[train_key].astype(str).to_numpy() == str(train_value)
     if not keep.any():
-        raise ValueError(f"no row has obs[{train_key!r}] == {train_value!r}")
+        raise BadInputError(f"no row has obs[{train_key!r}] == {train_value!r}")
     return keep
 
 

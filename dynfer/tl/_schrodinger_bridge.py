@@ -11,6 +11,7 @@ import torch
 from anndata import AnnData
 
 from dynfer import _keys as K
+from dynfer._errors import BadInputError
 from dynfer.estimators._base import check_param_names
 from dynfer.estimators.bridges.estimator import SchrodingerBridge
 from dynfer.tl._inputs import InputSpec, snapshots
@@ -96,7 +97,7 @@ def schrodinger_bridge(
                      train_value=train_value)
     xs, times = snapshots(adata, spec)
     if len(times) < 3:
-        raise ValueError(f"obs[{time_key!r}] has {len(times)} distinct (training) time(s); at least 3 are needed")
+        raise BadInputError(f"obs[{time_key!r}] has {len(times)} distinct (training) time(s); at least 3 are needed")
     est = SchrodingerBridge(reference, sigma=sigma, n_iter=n_iter, seed=seed, **kwargs).fit(xs, times)
     out = adata.copy() if copy else adata
     _as_actual(out)
@@ -143,13 +144,13 @@ def interpolate(
     """
     tq = np.asarray(times, dtype=np.float64).reshape(-1) if np.ndim(times) <= 1 else None
     if tq is None:
-        raise ValueError(f"times must be a number or a 1-D sequence of numbers, got shape {np.shape(times)}")
+        raise BadInputError(f"times must be a number or a 1-D sequence of numbers, got shape {np.shape(times)}")
     if tq.size == 0:
-        raise ValueError("times is empty; pass at least one time inside the fitted span")
+        raise BadInputError("times is empty; pass at least one time inside the fitted span")
     stored_entry(adata, key, face=FACE)
     est = load_estimator(adata, key, verify=verify)
     if not isinstance(est, SchrodingerBridge):
-        raise ValueError(f"adata.uns[{key!r}] holds a {type(est).__name__}, not a Schrödinger bridge")
+        raise BadInputError(f"adata.uns[{key!r}] holds a {type(est).__name__}, not a Schrödinger bridge")
     samples = est.sample(tq, n=n, seed=seed)
     x = np.concatenate(samples)
     obs = pd.DataFrame({K.TIME: np.repeat(tq, [len(s) for s in samples])})

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from anndata import AnnData
 
+from dynfer._errors import BadInputError
 from dynfer.estimators._base import (
     FILE_FORMAT,
     FORMAT_VERSION,
@@ -45,7 +46,7 @@ from dynfer.tl._inputs import InputSpec, representation, training_mask
 __all__ = ["InputsChangedError", "fingerprint", "load_estimator", "store_estimator", "stored_entry"]
 
 
-class InputsChangedError(ValueError):
+class InputsChangedError(BadInputError):
     """The AnnData no longer holds the data a stored estimator was fitted on."""
 
 
@@ -76,7 +77,7 @@ def fingerprint(adata: AnnData, spec: InputSpec) -> dict[str, Any]:
     keep = training_mask(adata, spec.train_key, spec.train_value)
     missing = [k for k in spec.obs_keys if k not in adata.obs]
     if missing:
-        raise ValueError(f"adata.obs has no column(s) {missing}")
+        raise BadInputError(f"adata.obs has no column(s) {missing}")
     obs = [adata.obs[k].astype(str).to_numpy()[keep].astype("U") for k in spec.obs_keys]
     names = np.asarray(adata.obs_names)[keep].astype("U")
     return {
@@ -145,9 +146,9 @@ def store_estimator(
         The copy when ``copy=True``.
     """
     if not isinstance(estimator, Estimator):
-        raise ValueError(f"estimator must be a dynfer estimator, got {type(estimator).__name__}")
+        raise BadInputError(f"estimator must be a dynfer estimator, got {type(estimator).__name__}")
     if not isinstance(key_added, str) or not key_added or "/" in key_added:
-        raise ValueError(f"key_added must be a non-empty string without '/', got {key_added!r}")
+        raise BadInputError(f"key_added must be a non-empty string without '/', got {key_added!r}")
     spec = InputSpec(use_rep="X" if use_rep is None else use_rep, obs_keys=tuple(obs_keys), train_key=train_key,
                      train_value=train_value)
     params, unstorable = _encode_stored_params(estimator, key_added)
@@ -187,20 +188,22 @@ def stored_entry(adata: AnnData, key: str, *, face: str = "a dynfer tl function"
         The entry.
     """
     if not isinstance(adata, AnnData):
-        raise ValueError(f"adata must be an AnnData, got {type(adata).__name__}")
+        raise BadInputError(f"adata must be an AnnData, got {type(adata).__name__}")
     if key not in adata.uns:
         fitted = [k for k, v in adata.uns.items() if isinstance(v, Mapping) and v.get("format") == FILE_FORMAT]
-        raise ValueError(f"adata.uns has no fitted estimator under {key!r}; run {face} first"
-                         + (f" (fitted estimators here: {fitted})" if fitted else ""))
+        raise BadInputError(f"adata.uns has no fitted estimator under {key!r}; run {face} first"
+                            + (f" (fitted estimators here: {fitted})" if fitted else ""))
     entry = adata.uns[key]
     needed = ("format", "estimator", "params", "state", "inputs")
     if not isinstance(entry, Mapping) or entry.get("format") != FILE_FORMAT or any(n not in entry for n in needed):
         have = sorted(entry) if isinstance(entry, Mapping) else type(entry).__name__
-        raise ValueError(f"adata.uns[{key!r}] is not a fitted dynfer estimator (it needs {list(needed)}, has {have}); "
-                         f"it may come from an older dynfer: refit with {face}")
+        raise BadInputError(f"adata.uns[{key!r}] is not a fitted dynfer estimator (it needs {list(needed)}, "
+                            f"has {have}); "
+                            f"it may come from an older dynfer: refit with {face}")
     if int(entry.get("format_version", 0)) > FORMAT_VERSION:
-        raise ValueError(f"adata.uns[{key!r}] was written in store format {entry['format_version']}, newer than this "
-                         "dynfer reads; upgrade dynfer")
+        raise BadInputError(f"adata.uns[{key!r}] was written in store format {entry['format_version']}, "
+                            f"newer than this "
+                            "dynfer reads; upgrade dynfer")
     return entry
 
 
@@ -265,8 +268,8 @@ def load_estimator(adata: AnnData, key: str, *, verify: bool = True, **params: A
     missing = [str(n) for n in np.asarray(entry.get("unstorable_params", []), dtype=str).reshape(-1)
                if str(n) not in params]
     if missing:
-        raise ValueError(f"the {cls.__name__} in uns[{key!r}] was fitted with parameter(s) {missing} that AnnData "
-                         f"cannot hold; pass them again: dynfer.tl.load_estimator(adata, {key!r}, "
-                         f"{missing[0]}=...), then call the estimator's methods")
+        raise BadInputError(f"the {cls.__name__} in uns[{key!r}] was fitted with parameter(s) {missing} that AnnData "
+                            f"cannot hold; pass them again: dynfer.tl.load_estimator(adata, {key!r}, "
+                            f"{missing[0]}=...), then call the estimator's methods")
     warn_version(str(entry.get("dynfer_version")), f"uns[{key!r}]")
     return cls.from_state(stored, entry["state"], **params)

@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from dynfer._errors import BadInputError
+
 Batch = Any
 Sampler = Callable[[torch.Generator, int], Batch]
 
@@ -23,7 +25,7 @@ def tree_map(fn: Callable[[torch.Tensor], torch.Tensor], batch: Batch) -> Batch:
         return {k: tree_map(fn, v) for k, v in batch.items()}
     if isinstance(batch, (tuple, list)):
         return type(batch)(tree_map(fn, v) for v in batch)
-    raise ValueError(f"a batch must be a tensor, a tuple/list or a mapping of tensors, got {type(batch).__name__}")
+    raise BadInputError(f"a batch must be a tensor, a tuple/list or a mapping of tensors, got {type(batch).__name__}")
 
 
 def leaves(batch: Batch) -> list[torch.Tensor]:
@@ -39,20 +41,20 @@ def _as_tensor(x: Any, name: str) -> torch.Tensor:
     try:
         return torch.as_tensor(x)
     except (TypeError, ValueError, RuntimeError):
-        raise ValueError(f"{name} must hold tensors (or arrays), got {type(x).__name__}") from None
+        raise BadInputError(f"{name} must hold tensors (or arrays), got {type(x).__name__}") from None
 
 
 def check_batch_rows(batch: Batch, name: str) -> int:
     """Common first dimension of the tensors of ``batch``; ``ValueError`` naming ``name`` if they disagree."""
     tensors = leaves(batch)
     if not tensors:
-        raise ValueError(f"{name} holds no tensors")
+        raise BadInputError(f"{name} holds no tensors")
     for t in tensors:
         if t.ndim == 0:
-            raise ValueError(f"{name} holds a 0-d tensor; every tensor needs a first (sample) dimension")
+            raise BadInputError(f"{name} holds a 0-d tensor; every tensor needs a first (sample) dimension")
     sizes = [t.shape[0] for t in tensors]
     if len(set(sizes)) > 1:
-        raise ValueError(f"tensors in {name} must share their first dimension, got first dimensions {sizes}")
+        raise BadInputError(f"tensors in {name} must share their first dimension, got first dimensions {sizes}")
     return sizes[0]
 
 
@@ -61,11 +63,11 @@ class TensorData:
 
     def __init__(self, data: Any, name: str) -> None:
         if isinstance(data, (tuple, list)) and len(data) == 0:
-            raise ValueError(f"{name} is empty; pass a tensor or a tuple of tensors")
+            raise BadInputError(f"{name} is empty; pass a tensor or a tuple of tensors")
         self.data = _convert(data, name)
         self.n = check_batch_rows(self.data, name)
         if self.n == 0:
-            raise ValueError(f"{name} has no rows")
+            raise BadInputError(f"{name} has no rows")
 
     def take(self, idx: torch.Tensor, device: torch.device) -> Batch:
         """Rows ``idx`` (a CPU index tensor) moved to ``device``."""

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from dynfer._errors import BadInputError
 from dynfer.training.checkpoint import load_checkpoint
 from dynfer.training.distributed import DistributedContext
 
@@ -46,7 +47,7 @@ def try_load(path: Path) -> dict | Exception | None:
 def check_config(old: dict, new: dict, path: Path, ctx: DistributedContext) -> None:
     """Refuse a checkpoint of other data; warn when other settings changed since it was written."""
     if old.get("n_train") != new["n_train"]:
-        raise ValueError(
+        raise BadInputError(
             f"checkpoint {path} was written for train_data with {old.get('n_train')} rows, now {new['n_train']}; "
             "pass resume=False or another checkpoint_dir"
         )
@@ -67,7 +68,7 @@ def restore_state(ckpt, model, opt, sched, batch_gen, sampler, history, best, ct
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
     except (RuntimeError, ValueError, KeyError) as err:
-        raise ValueError(
+        raise BadInputError(
             f"the checkpoint does not fit this model/optimizer ({err}); pass resume=False or another checkpoint_dir"
         ) from err
     sched.load_state_dict(ckpt["scheduler"])

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from dynfer._errors import BadInputError
 from dynfer.training._data import TensorData, check_batch_rows, shard, tree_map
 from dynfer.training.distributed import DistributedContext
 
@@ -43,9 +44,9 @@ def make_step_loss(model, loss_fn, ctx, dev, ddp_kwargs) -> Callable[[Any], torc
         loss = call(batch)
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
             shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
-            raise ValueError(f"loss_fn must return a scalar tensor (the mean loss over the batch), got {shape}")
+            raise BadInputError(f"loss_fn must return a scalar tensor (the mean loss over the batch), got {shape}")
         if not loss.requires_grad:
-            raise ValueError("loss_fn returned a tensor that does not require grad; it must depend on the model")
+            raise BadInputError("loss_fn returned a tensor that does not require grad; it must depend on the model")
         return loss.reshape(())
 
     return step_loss
@@ -56,7 +57,7 @@ def sample_batch(sampler: Callable, gen: torch.Generator, batch_size: int, ctx: 
     batch = sampler(gen, batch_size)
     rows = check_batch_rows(batch, "the batch returned by train_data")
     if rows != batch_size:
-        raise ValueError(f"train_data(generator, {batch_size}) returned {rows} rows instead of {batch_size}")
+        raise BadInputError(f"train_data(generator, {batch_size}) returned {rows} rows instead of {batch_size}")
     return tree_map(lambda t: t.to(dev, non_blocking=True), shard(batch, ctx.rank, ctx.world_size))
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from dynfer._errors import BadInputError
+
 __all__ = ["CHECKPOINT_NAME", "load_checkpoint", "save_checkpoint"]
 
 CHECKPOINT_NAME = "last.pt"
@@ -66,11 +68,11 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # any unreadable file: re-raised with the path and advice
-        raise ValueError(
+        raise BadInputError(
             f"could not read checkpoint {path}: {err}; delete it or pass resume=False to start afresh"
         ) from err
     if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
-        raise ValueError(
+        raise BadInputError(
             f"{path} is not a dynfer.training checkpoint of format {FORMAT_VERSION}; "
             "delete it or pass resume=False to start afresh"
         )

@@ -15,6 +15,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from dynfer._errors import BadInputError
+
 __all__ = ["DistributedContext", "is_main_process", "setup_distributed"]
 
 
@@ -56,7 +58,7 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(raw) if raw.strip() else default
     except ValueError:
-        raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from None
+        raise BadInputError(f"environment variable {name} must be an integer, got {raw!r}") from None
 
 
 def launched_world_size() -> int:
@@ -94,14 +96,14 @@ def setup_distributed(enabled: bool | None, device: torch.device) -> Distributed
     initialised = dist.is_available() and dist.is_initialized()
     if not initialised and launched_world_size() <= 1:
         if enabled:
-            raise ValueError(
+            raise BadInputError(
                 "distributed=True but torch.distributed is not initialised and WORLD_SIZE is not > 1; launch with "
                 "`torchrun --nproc_per_node N script.py` or call torch.distributed.init_process_group first"
             )
         return DistributedContext()
     if not initialised:
         if not dist.is_available():
-            raise ValueError("WORLD_SIZE > 1 but this torch build has no torch.distributed support")
+            raise BadInputError("WORLD_SIZE > 1 but this torch build has no torch.distributed support")
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
             torch.cuda.set_device(device)

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from dynfer._errors import BadInputError
 from dynfer._settings import settings
 from dynfer._validation import check_positive
 from dynfer._validation import progress as progress_bar
@@ -81,7 +82,7 @@ def _check_int(value: Any, name: str, *, minimum: int = 1, optional: bool = Fals
     if value is None and optional:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}{' or None' if optional else ''}, got {value!r}")
+        raise BadInputError(f"{name} must be an int >= {minimum}{' or None' if optional else ''}, got {value!r}")
     return value
 
 
@@ -92,7 +93,7 @@ def _resolve_seed(seed: int | torch.Generator | None) -> int:
     if chosen is None:
         return secrets.randbits(62)
     if isinstance(chosen, bool) or not isinstance(chosen, int) or chosen < 0:
-        raise ValueError(f"seed must be a non-negative int, a torch.Generator or None, got {seed!r}")
+        raise BadInputError(f"seed must be a non-negative int, a torch.Generator or None, got {seed!r}")
     return chosen
 
 
@@ -228,16 +229,16 @@ def fit(
     """
     # ------------------------------------------------------------------ arguments
     if not isinstance(model, nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise BadInputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not callable(loss_fn):
-        raise ValueError(f"loss_fn must be callable as loss_fn(model, batch), got {type(loss_fn).__name__}")
+        raise BadInputError(f"loss_fn must be callable as loss_fn(model, batch), got {type(loss_fn).__name__}")
     _check_int(batch_size, "batch_size")
     _check_int(max_steps, "max_steps")
     lr = check_positive(lr, "lr")
     weight_decay = check_positive(weight_decay, "weight_decay", allow_zero=True)
     min_lr = check_positive(min_lr, "min_lr", allow_zero=True)
     if min_lr > lr:
-        raise ValueError(f"min_lr ({min_lr}) must not exceed lr ({lr})")
+        raise BadInputError(f"min_lr ({min_lr}) must not exceed lr ({lr})")
     schedule = check_schedule(schedule, max_steps, warmup_steps)
     if grad_clip is not None:
         grad_clip = check_positive(grad_clip, "grad_clip")
@@ -247,24 +248,24 @@ def fit(
     min_delta = check_positive(min_delta, "min_delta", allow_zero=True)
     _check_int(checkpoint_every, "checkpoint_every", optional=True)
     if checkpoint_every is not None and checkpoint_dir is None:
-        raise ValueError("checkpoint_every was given without checkpoint_dir; pass checkpoint_dir=<folder>")
+        raise BadInputError("checkpoint_every was given without checkpoint_dir; pass checkpoint_dir=<folder>")
     if patience is not None and val_data is None:
-        raise ValueError("patience (early stopping) needs val_data")
+        raise BadInputError("patience (early stopping) needs val_data")
     if progress is not None and not isinstance(progress, bool):
-        raise ValueError(f"progress must be True, False or None, got {progress!r}")
+        raise BadInputError(f"progress must be True, False or None, got {progress!r}")
     if distributed is not None and not isinstance(distributed, bool):
-        raise ValueError(f"distributed must be True, False or None, got {distributed!r}")
+        raise BadInputError(f"distributed must be True, False or None, got {distributed!r}")
 
     # ------------------------------------------------------------------ data, device, processes
     is_sampler = callable(train_data) and not isinstance(train_data, (torch.Tensor, Mapping, tuple, list))
     train = None if is_sampler else TensorData(train_data, "train_data")
     if train is not None and batch_size > train.n:
-        raise ValueError(f"batch_size ({batch_size}) is larger than train_data ({train.n} rows)")
+        raise BadInputError(f"batch_size ({batch_size}) is larger than train_data ({train.n} rows)")
     val = None if val_data is None else TensorData(val_data, "val_data")
     dev = resolve_training_device(device)
     ctx = setup_distributed(distributed, dev)
     if batch_size % ctx.world_size:
-        raise ValueError(
+        raise BadInputError(
             f"batch_size ({batch_size}) must be divisible by the number of processes ({ctx.world_size}) so every "
             "rank gets an equal share of the global batch"
         )
@@ -277,7 +278,7 @@ def fit(
     model.to(dev)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
-        raise ValueError("model has no trainable parameters (none with requires_grad=True)")
+        raise BadInputError("model has no trainable parameters (none with requires_grad=True)")
     opt = make_optimizer(optimizer, params, lr, weight_decay)
     sched = make_scheduler(opt, schedule, max_steps, warmup_steps, min_lr / lr)
     base_seed = ctx.broadcast(_resolve_seed(seed), dev)

@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable
 
 import torch
 
+from dynfer._errors import BadInputError
+
 __all__ = ["OPTIMIZERS", "SCHEDULES", "lr_factor", "make_optimizer", "make_scheduler"]
 
 SCHEDULES = ("constant", "cosine", "warmup_cosine")
@@ -38,14 +40,14 @@ OptimizerLike = str | Callable[..., torch.optim.Optimizer]
 def check_schedule(schedule: str, max_steps: int, warmup_steps: int) -> str:
     """Validate the schedule arguments and return the schedule name in lower case."""
     if not isinstance(schedule, str) or schedule.strip().lower() not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {list(SCHEDULES)}, got {schedule!r}")
+        raise BadInputError(f"schedule must be one of {list(SCHEDULES)}, got {schedule!r}")
     name = schedule.strip().lower()
     if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
-        raise ValueError(f"warmup_steps must be a non-negative int, got {warmup_steps!r}")
+        raise BadInputError(f"warmup_steps must be a non-negative int, got {warmup_steps!r}")
     if warmup_steps >= max_steps:
-        raise ValueError(f"warmup_steps ({warmup_steps}) must be smaller than max_steps ({max_steps})")
+        raise BadInputError(f"warmup_steps ({warmup_steps}) must be smaller than max_steps ({max_steps})")
     if name == "warmup_cosine" and warmup_steps == 0:
-        raise ValueError("schedule='warmup_cosine' needs warmup_steps > 0 (or use schedule='cosine')")
+        raise BadInputError("schedule='warmup_cosine' needs warmup_steps > 0 (or use schedule='cosine')")
     return name
 
 
@@ -94,12 +96,12 @@ def make_optimizer(
             return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
         if name == "sgd":
             return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
-        raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)} or a callable factory, got {optimizer!r}")
+        raise BadInputError(f"optimizer must be one of {list(OPTIMIZERS)} or a callable factory, got {optimizer!r}")
     if not callable(optimizer):
-        raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)} or a callable factory, got {optimizer!r}")
+        raise BadInputError(f"optimizer must be one of {list(OPTIMIZERS)} or a callable factory, got {optimizer!r}")
     opt = optimizer(params, lr=lr, weight_decay=weight_decay)
     if not isinstance(opt, torch.optim.Optimizer):
-        raise ValueError(f"the optimizer factory must return a torch.optim.Optimizer, got {type(opt).__name__}")
+        raise BadInputError(f"the optimizer factory must return a torch.optim.Optimizer, got {type(opt).__name__}")
     return opt
 
 
@@ -113,7 +115,7 @@ def make_scheduler(
     """A :class:`~torch.optim.lr_scheduler.LambdaLR` applying :func:`lr_factor` (step it once per optimiser step)."""
     name = check_schedule(schedule, max_steps, warmup_steps)
     if not 0.0 <= min_ratio <= 1.0:
-        raise ValueError(f"min_ratio must lie in [0, 1], got {min_ratio!r}")
+        raise BadInputError(f"min_ratio must lie in [0, 1], got {min_ratio!r}")
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, name, max_steps, warmup_steps, min_ratio)
     )

@@ -42,6 +42,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from dynfer._errors import BadInputError
 from dynfer._files import check_out_dir, sha256_file
 from dynfer._settings import settings
 
@@ -65,7 +66,7 @@ WORKFLOWS_DIR = _SOURCE_WORKFLOWS if _SOURCE_WORKFLOWS.is_dir() else _PACKAGED_W
 _METADATA = ("NAME", "DESCRIPTION", "DATASETS")
 
 
-class WorkflowError(ValueError):
+class WorkflowError(BadInputError):
     """A workflow cannot be run as asked (unknown name, bad argument, non-empty output folder, missing data)."""
 
 

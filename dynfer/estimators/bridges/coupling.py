@@ -46,6 +46,7 @@ from typing import Literal
 
 import torch
 
+from dynfer._errors import BadInputError
 from dynfer._validation import as_tensor, check_positive, make_generator
 from dynfer.processes.sde import brownian_bridge
 from dynfer.processes.transport import ot_plan
@@ -62,9 +63,9 @@ def _sigma2(sigma: float | torch.Tensor, d: int, ref: torch.Tensor) -> torch.Ten
     r"""The diffusion variance :math:`\sigma^2` as a ``(d,)`` vector on ``ref``'s device and dtype."""
     s = as_tensor(sigma, "sigma", ndim=(0, 1), device=ref.device, dtype=ref.dtype)
     if s.ndim == 1 and s.shape[0] != d:
-        raise ValueError(f"sigma must be a number or have length d={d}, got length {s.shape[0]}")
+        raise BadInputError(f"sigma must be a number or have length d={d}, got length {s.shape[0]}")
     if bool((s <= 0).any()):
-        raise ValueError("sigma must be positive")
+        raise BadInputError("sigma must be positive")
     return torch.broadcast_to(s * s, (d,)).clone()
 
 
@@ -75,7 +76,7 @@ def _points(x, name: str, ref: torch.Tensor | None = None) -> torch.Tensor:
         t = as_tensor(x, name, ndim=(1, 2), device=ref.device, dtype=ref.dtype)
     t = t[:, None] if t.ndim == 1 else t
     if t.shape[0] == 0 or t.shape[1] == 0:
-        raise ValueError(f"{name} must hold at least one point of dimension >= 1, got shape {tuple(t.shape)}")
+        raise BadInputError(f"{name} must hold at least one point of dimension >= 1, got shape {tuple(t.shape)}")
     return t
 
 
@@ -83,7 +84,7 @@ def _eval_drift(drift: Drift, x: torch.Tensor) -> torch.Tensor:
     out = drift(x)
     if not isinstance(out, torch.Tensor) or out.shape != x.shape:
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise ValueError(f"drift(x) must return a tensor of the input's shape {tuple(x.shape)}, got {shape}")
+        raise BadInputError(f"drift(x) must return a tensor of the input's shape {tuple(x.shape)}, got {shape}")
     return out.to(x.dtype)
 
 
@@ -113,10 +114,10 @@ def _affine_parts(drift: Drift, exact, d: int, ref: torch.Tensor) -> tuple[torch
         A = as_tensor(exact[0], "exact[0] (A)", ndim=2, device=ref.device, dtype=ref.dtype)
         b = as_tensor(exact[1], "exact[1] (b)", ndim=1, device=ref.device, dtype=ref.dtype)
         if A.shape != (d, d) or b.shape != (d,):
-            raise ValueError(f"exact=(A, b) must have shapes ({d}, {d}) and ({d},), got {tuple(A.shape)}, "
-                             f"{tuple(b.shape)}")
+            raise BadInputError(f"exact=(A, b) must have shapes ({d}, {d}) and ({d},), got {tuple(A.shape)}, "
+                                f"{tuple(b.shape)}")
         return A, b
-    raise ValueError(f"exact must be None, 'linear' or a tuple (A, b), got {exact!r}")
+    raise BadInputError(f"exact must be None, 'linear' or a tuple (A, b), got {exact!r}")
 
 
 def _van_loan(A: torch.Tensor, b: torch.Tensor, sigma2: torch.Tensor, dt: torch.Tensor | float):
@@ -217,7 +218,7 @@ def gaussian_transition(
         phi, c, cov = _van_loan(A, b, s2, dt)
         return xs.detach() @ phi.T + c, cov.expand(n, d, d)
     if isinstance(n_rk4, bool) or not isinstance(n_rk4, int) or n_rk4 < 1:
-        raise ValueError(f"n_rk4 must be a positive int, got {n_rk4!r}")
+        raise BadInputError(f"n_rk4 must be a positive int, got {n_rk4!r}")
     h = dt / n_rk4
     q = torch.diag(s2)
 
@@ -287,15 +288,15 @@ def transition_cost(
 def _cost(drift, xs, ys, dt, sigma, n_rk4, exact, wide: torch.dtype) -> torch.Tensor:
     """The cost matrix; the drift runs in the inputs' dtype, the quadratic form in ``wide``."""
     if xs.shape[1] != ys.shape[1]:
-        raise ValueError(f"x and y must have the same dimension, got {xs.shape[1]} and {ys.shape[1]}")
+        raise BadInputError(f"x and y must have the same dimension, got {xs.shape[1]} and {ys.shape[1]}")
     mean, cov = gaussian_transition(drift, xs, dt, sigma, n_rk4=n_rk4, exact=exact)
     mean, cov, ys = mean.to(wide), cov.to(wide), ys.to(wide)
     n, d = mean.shape
     shared = drift is None or exact is not None
     chol, info = torch.linalg.cholesky_ex(cov[:1] if shared else cov)
     if bool((info != 0).any()):
-        raise ValueError("the transition covariance is not positive definite (moment ODE inaccuracy): raise n_rk4 "
-                         "or shorten the interval")
+        raise BadInputError("the transition covariance is not positive definite (moment ODE inaccuracy): raise n_rk4 "
+                            "or shorten the interval")
     logdet = 2 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)  # (n,) or (1,)
     m = ys.shape[0]
     rows = max(1, _CHUNK // max(1, m * d))
@@ -370,7 +371,7 @@ def couple(
     wide = torch.float64 if xs.device.type != "mps" else xs.dtype
     C = _cost(drift, xs, ys, dt, sigma, n_rk4, exact, wide)
     if ot_method not in ("sinkhorn", "sinkhorn_scaling"):
-        raise ValueError(f"ot_method must be 'sinkhorn' or 'sinkhorn_scaling', got {ot_method!r}")
+        raise BadInputError(f"ot_method must be 'sinkhorn' or 'sinkhorn_scaling', got {ot_method!r}")
     plan = ot_plan(None, None, method=ot_method, cost=C, reg=reg, max_iter=max_iter, tol=tol)
     return plan.to(xs.dtype)
 
@@ -399,9 +400,9 @@ def sample_pairs(
     """
     p = as_tensor(plan, "plan", ndim=2)
     if isinstance(n_pairs, bool) or not isinstance(n_pairs, int) or n_pairs < 1:
-        raise ValueError(f"n_pairs must be a positive int, got {n_pairs!r}")
+        raise BadInputError(f"n_pairs must be a positive int, got {n_pairs!r}")
     if bool((p < 0).any()) or not bool(p.sum() > 0):
-        raise ValueError("plan must be non-negative with a positive total")
+        raise BadInputError("plan must be non-negative with a positive total")
     gen = make_generator(seed, p.device)
     rows = torch.multinomial(p.sum(1), n_pairs, replacement=True, generator=gen)
     cols = torch.multinomial(p[rows], 1, generator=gen)[:, 0]
@@ -490,14 +491,14 @@ def bridge_paths(
     a = _points(x_start, "x_start")
     b = _points(x_end, "x_end", a)
     if a.shape != b.shape:
-        raise ValueError(f"x_start and x_end must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+        raise BadInputError(f"x_start and x_end must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     t0f, t1f = float(t0), float(t1)
     if not (t1f > t0f):
-        raise ValueError(f"t1 must be greater than t0, got t0={t0!r}, t1={t1!r}")
+        raise BadInputError(f"t1 must be greater than t0, got t0={t0!r}, t1={t1!r}")
     if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
-        raise ValueError(f"n_steps must be a positive int, got {n_steps!r}")
+        raise BadInputError(f"n_steps must be a positive int, got {n_steps!r}")
     if isinstance(n_flow, bool) or not isinstance(n_flow, int) or n_flow < 0:
-        raise ValueError(f"n_flow must be a non-negative int, got {n_flow!r}")
+        raise BadInputError(f"n_flow must be a non-negative int, got {n_flow!r}")
     n, d = a.shape
     s2 = _sigma2(sigma, d, a)
     gen = make_generator(seed, a.device)

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dynfer._errors import BadInputError
 from dynfer._validation import as_tensor, check_times
 from dynfer.estimators.bridges.reference_base import ReferenceDrift
 
@@ -97,7 +98,7 @@ def _transitions(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
     """Flatten paths ``(T, n, d)`` into starts ``x``, velocities ``v`` and weights ``Δ``, each with ``N`` rows."""
     if not isinstance(reference, ReferenceDrift):
-        raise ValueError(
+        raise BadInputError(
             f"reference must be a ReferenceDrift (see make_reference / as_reference), got {type(reference).__name__}"
         )
     x = as_tensor(paths, "paths", ndim=3)
@@ -107,11 +108,11 @@ def _transitions(
     check_times(t, "times")
     n_t, n, d = x.shape
     if len(t) != n_t:
-        raise ValueError(f"times has {len(t)} entries but paths has {n_t} time points (axis 0)")
+        raise BadInputError(f"times has {len(t)} entries but paths has {n_t} time points (axis 0)")
     if n_t < 2:
-        raise ValueError("paths must hold at least two time points (axis 0) to have increments")
+        raise BadInputError("paths must hold at least two time points (axis 0) to have increments")
     if d != reference.dim:
-        raise ValueError(
+        raise BadInputError(
             f"paths have {d} coordinates (axis 2) but the {reference.family!r} reference has dim={reference.dim}"
         )
     delta = torch.diff(t).to(dtype)
@@ -360,23 +361,24 @@ def fit_reference(
         family that is not linear in :math:`\theta`.
     """
     if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        raise BadInputError(f"method must be one of {METHODS}, got {method!r}")
     try:
         sig = float(sigma)
     except (TypeError, ValueError):
-        raise ValueError(f"sigma must be a positive number, got {sigma!r}") from None
+        raise BadInputError(f"sigma must be a positive number, got {sigma!r}") from None
     if not (math.isfinite(sig) and sig > 0):
-        raise ValueError(f"sigma must be finite and > 0, got {sigma!r}")
+        raise BadInputError(f"sigma must be finite and > 0, got {sigma!r}")
     if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
-        raise ValueError(f"max_steps must be a positive int or None, got {max_steps!r}")
+        raise BadInputError(f"max_steps must be a positive int or None, got {max_steps!r}")
     if not (isinstance(ridge, (int, float)) and math.isfinite(ridge) and ridge >= 0):
-        raise ValueError(f"ridge must be a finite number >= 0, got {ridge!r}")
+        raise BadInputError(f"ridge must be a finite number >= 0, got {ridge!r}")
     x, v, w, n = _transitions(reference, paths, times)
     n_params = sum(p.numel() for p in reference.parameters() if p.requires_grad)
     if method == "auto":
         method = "lstsq" if reference.linear_in_theta else ("lbfgs" if n_params <= _LBFGS_MAX_PARAMS else "adam")
     if method == "lstsq" and not reference.linear_in_theta:
-        raise ValueError(f"method='lstsq' needs a family linear in θ; {reference.family!r} is not (use 'lbfgs'/'adam')")
+        raise BadInputError(f"method='lstsq' needs a family linear in θ; {reference.family!r} is not (use "
+                            f"'lbfgs'/'adam')")
 
     with torch.no_grad():
         before = float(_loss(reference, x, v, w, n))

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dynfer._errors import BadInputError
 from dynfer._validation import as_tensor, check_positive, make_generator, progress
 from dynfer.estimators._base import Estimator, resolve_seed
 from dynfer.estimators.bridges.drift_fit import euler_residual_loss, fit_reference
@@ -43,20 +44,20 @@ def _check_snapshots(snapshots: Any, times: Any) -> tuple[list[torch.Tensor], to
     if isinstance(snapshots, torch.Tensor) and snapshots.ndim == 3:
         snapshots = list(snapshots)
     if not isinstance(snapshots, Sequence) or isinstance(snapshots, str):
-        raise ValueError("snapshots must be a sequence of (n_k, d) arrays, one per time point")
+        raise BadInputError("snapshots must be a sequence of (n_k, d) arrays, one per time point")
     xs = [as_tensor(x, f"snapshots[{k}]", ndim=2) for k, x in enumerate(snapshots)]
     t = as_tensor(times, "times", ndim=1, dtype=torch.float64)
     if len(xs) != len(t):
-        raise ValueError(f"times has {len(t)} entries but there are {len(xs)} snapshots")
+        raise BadInputError(f"times has {len(t)} entries but there are {len(xs)} snapshots")
     if len(xs) < 3:
-        raise ValueError(f"a multi-marginal bridge needs snapshots at >= 3 time points, got {len(xs)}")
+        raise BadInputError(f"a multi-marginal bridge needs snapshots at >= 3 time points, got {len(xs)}")
     if bool((torch.diff(t) <= 0).any()):
-        raise ValueError("times must be strictly increasing (one snapshot per time point)")
+        raise BadInputError("times must be strictly increasing (one snapshot per time point)")
     dims = {x.shape[1] for x in xs}
     if len(dims) > 1:
-        raise ValueError(f"all snapshots must have the same dimension, got {sorted(dims)}")
+        raise BadInputError(f"all snapshots must have the same dimension, got {sorted(dims)}")
     if any(x.shape[0] < 2 for x in xs):
-        raise ValueError("every snapshot needs at least 2 particles")
+        raise BadInputError("every snapshot needs at least 2 particles")
     return xs, t
 
 
@@ -67,7 +68,7 @@ def _flat_params(module: nn.Module) -> torch.Tensor:
 
 def _check_int(value: Any, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise BadInputError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
@@ -75,11 +76,11 @@ def _check_options(value: Any, name: str, allowed: Sequence[str] | None = None) 
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise ValueError(f"{name} must be a dict of options or None, got {type(value).__name__}")
+        raise BadInputError(f"{name} must be a dict of options or None, got {type(value).__name__}")
     if allowed is not None:
         unknown = set(value) - set(allowed)
         if unknown:
-            raise ValueError(f"{name} accepts {sorted(allowed)}, got unknown keys {sorted(unknown)}")
+            raise BadInputError(f"{name} accepts {sorted(allowed)}, got unknown keys {sorted(unknown)}")
     return dict(value)
 
 
@@ -246,14 +247,14 @@ class SchrodingerBridge(Estimator):
     def _validated(self) -> dict[str, Any]:
         """The parameters checked and normalised (``sigma`` may still be ``"auto"``); raises ``ValueError``."""
         if self.init not in INIT_METHODS:
-            raise ValueError(f"init must be one of {INIT_METHODS}, got {self.init!r}")
+            raise BadInputError(f"init must be one of {INIT_METHODS}, got {self.init!r}")
         if self.p_step not in P_STEPS:
-            raise ValueError(f"p_step must be one of {P_STEPS}, got {self.p_step!r}")
+            raise BadInputError(f"p_step must be one of {P_STEPS}, got {self.p_step!r}")
         sa = self.sigma_anneal
         if isinstance(sa, bool) or not (isinstance(sa, (int, float)) and math.isfinite(sa) and sa >= 1):
-            raise ValueError(f"sigma_anneal must be a finite number >= 1, got {sa!r}")
+            raise BadInputError(f"sigma_anneal must be a finite number >= 1, got {sa!r}")
         if not (isinstance(self.reference, (str, nn.Module))):
-            raise ValueError(f"reference must be a family name or a torch.nn.Module, got {type(self.reference)}")
+            raise BadInputError(f"reference must be a family name or a torch.nn.Module, got {type(self.reference)}")
         sigma = self.sigma if isinstance(self.sigma, str) and self.sigma == "auto" else check_positive(
             self.sigma, "sigma")
         if self.fit_sigma == "auto":
@@ -261,7 +262,7 @@ class SchrodingerBridge(Estimator):
         elif isinstance(self.fit_sigma, (bool, np.bool_)):
             fit_sigma = bool(self.fit_sigma)
         else:
-            raise ValueError(f"fit_sigma must be True, False or 'auto', got {self.fit_sigma!r}")
+            raise BadInputError(f"fit_sigma must be True, False or 'auto', got {self.fit_sigma!r}")
         return {
             "sigma": sigma,
             "fit_sigma": fit_sigma,
@@ -453,8 +454,8 @@ class SchrodingerBridge(Estimator):
         try:
             ref.load_state_dict({k: torch.as_tensor(v) for k, v in state["reference"].items()})
         except RuntimeError as err:
-            raise ValueError(f"the saved reference state does not fit the {ref.family!r} reference rebuilt from the "
-                             f"parameters: {err}") from None
+            raise BadInputError(f"the saved reference state does not fit the {ref.family!r} reference rebuilt from the "
+                                f"parameters: {err}") from None
         self.reference_ = ref
         self.sigma_ = float(state["sigma"])
         self.sigma_init_ = float(state["sigma_init"])
@@ -520,17 +521,17 @@ class SchrodingerBridge(Estimator):
         try:
             tq = np.asarray(times, dtype=np.float64).reshape(-1)
         except (TypeError, ValueError):
-            raise ValueError(f"times must be a number or a sequence of numbers, got {times!r}") from None
+            raise BadInputError(f"times must be a number or a sequence of numbers, got {times!r}") from None
         if tq.size == 0:
-            raise ValueError("times is empty; give at least one time in the fitted span")
+            raise BadInputError("times is empty; give at least one time in the fitted span")
         grid = self.grid_.cpu().numpy()
         if not np.isfinite(tq).all() or tq.min() < grid[0] - 1e-12 or tq.max() > grid[-1] + 1e-12:
-            raise ValueError(f"times must lie in the fitted span [{grid[0]}, {grid[-1]}], got {tq.tolist()}")
+            raise BadInputError(f"times must lie in the fitted span [{grid[0]}, {grid[-1]}], got {tq.tolist()}")
         paths = self.paths_.detach()
         n_all = paths.shape[1]
         take = n_all if n is None else _check_int(n, "n", 1)
         if take > n_all:
-            raise ValueError(f"n must be between 1 and the number of bridge paths ({n_all}), got {n}")
+            raise BadInputError(f"n must be between 1 and the number of bridge paths ({n_all}), got {n}")
         gen = make_generator(seed if isinstance(seed, torch.Generator) else resolve_seed(seed), paths.device)
         out = []
         for tt in tq:

@@ -20,6 +20,7 @@ from typing import Any
 
 from torch import nn
 
+from dynfer._errors import BadInputError
 from dynfer.estimators.bridges.reference_base import ReferenceDrift, check_dim
 from dynfer.estimators.bridges.reference_nets import NET_FAMILIES, CustomReference
 
@@ -58,12 +59,12 @@ def register_family(name: str, cls: type[ReferenceDrift]) -> type[ReferenceDrift
     """
     key = _key(name)
     if not key:
-        raise ValueError(f"a family name must be a non-empty string, got {name!r}")
+        raise BadInputError(f"a family name must be a non-empty string, got {name!r}")
     if not (isinstance(cls, type) and issubclass(cls, ReferenceDrift)):
-        raise ValueError(f"a reference family must be a ReferenceDrift subclass, got {cls!r}")
+        raise BadInputError(f"a reference family must be a ReferenceDrift subclass, got {cls!r}")
     known = _TABLE.get(key)
     if known is not None and known is not cls:
-        raise ValueError(f"the reference family {key!r} is already registered (to {known.__name__})")
+        raise BadInputError(f"the reference family {key!r} is already registered (to {known.__name__})")
     _TABLE[key] = cls
     return cls
 
@@ -99,7 +100,7 @@ def get_family(name: str) -> type[ReferenceDrift]:
     """
     key = _key(name)
     if key not in _TABLE:
-        raise ValueError(f"unknown reference family {name!r}; known families: {family_names()}")
+        raise BadInputError(f"unknown reference family {name!r}; known families: {family_names()}")
     return _TABLE[key]
 
 
@@ -137,7 +138,7 @@ def make_reference(name: str, dim: int, **init: Any) -> ReferenceDrift:
     try:
         return cls(dim, **init)
     except TypeError as err:
-        raise ValueError(f"bad initial values for the {name!r} family: {err}") from None
+        raise BadInputError(f"bad initial values for the {name!r} family: {err}") from None
 
 
 def as_reference(module: nn.Module, dim: int) -> ReferenceDrift:
@@ -163,7 +164,7 @@ def as_reference(module: nn.Module, dim: int) -> ReferenceDrift:
     """
     if isinstance(module, ReferenceDrift):
         if module.dim != check_dim(dim):
-            raise ValueError(f"the reference has dim={module.dim}, not dim={dim}")
+            raise BadInputError(f"the reference has dim={module.dim}, not dim={dim}")
         return module
     return CustomReference(module, dim)
 

@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dynfer._errors import BadInputError
 from dynfer._validation import as_tensor, check_times, make_generator
 from dynfer.estimators.bridges.drift_fit import fit_lbfgs, solve_lstsq
 from dynfer.estimators.bridges.reference_base import ReferenceDrift
@@ -86,7 +87,7 @@ def _snapshots(snapshots: Sequence[Any], times: Any) -> tuple[list[torch.Tensor]
     t = as_tensor(times, "times", ndim=1, dtype=torch.float64)
     check_times(t, "times")
     if len(xs) != len(t) or len(xs) < 2:
-        raise ValueError(f"need >= 2 snapshots and one time each, got {len(xs)} snapshots and {len(t)} times")
+        raise BadInputError(f"need >= 2 snapshots and one time each, got {len(xs)} snapshots and {len(t)} times")
     return xs, t.tolist()
 
 
@@ -290,9 +291,9 @@ def initialise_reference(
         Method, final loss, fitted θ and every start's result.
     """
     if method not in INIT_METHODS:
-        raise ValueError(f"init method must be one of {INIT_METHODS}, got {method!r}")
+        raise BadInputError(f"init method must be one of {INIT_METHODS}, got {method!r}")
     if isinstance(n_restarts, bool) or not isinstance(n_restarts, int) or n_restarts < 0:
-        raise ValueError(f"n_restarts must be a non-negative int, got {n_restarts!r}")
+        raise BadInputError(f"n_restarts must be a non-negative int, got {n_restarts!r}")
     if method == "paper":
         return InitReport("paper", math.nan, reference.theta())
     if method == "displacement":

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from dynfer._errors import BadInputError
 from dynfer._settings import settings
 from dynfer._validation import as_tensor, check_positive, make_generator, progress
 from dynfer.nn import TimeConditionedMLP
@@ -212,14 +213,14 @@ class IPFResult:
 
 def _check_int(value: Any, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+        raise BadInputError(f"{name} must be an int >= {minimum}, got {value!r}")
     return value
 
 
 def _as_states(x: Any, name: str, like: torch.Tensor) -> torch.Tensor:
     out = as_tensor(x, name, ndim=2, dtype=like.dtype, device=like.device)
     if out.shape[1] != like.shape[1]:
-        raise ValueError(
+        raise BadInputError(
             f"{name} must have {like.shape[1]} columns (the state dimension), got shape {tuple(out.shape)}"
         )
     return out
@@ -297,14 +298,14 @@ def _tile(x: torch.Tensor, m: int, gen: torch.Generator) -> torch.Tensor:
 
 def _check_reference(drift: Any, x: torch.Tensor) -> None:
     if not callable(drift):
-        raise ValueError(f"drift must be a callable f(x) -> (n, d), got {type(drift).__name__}")
+        raise BadInputError(f"drift must be a callable f(x) -> (n, d), got {type(drift).__name__}")
     with torch.no_grad():
         out = drift(x[:2])
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(x[:2].shape):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise ValueError(f"drift(x) must return a tensor of the shape of x, (n, {x.shape[1]}); got {shape}")
+        raise BadInputError(f"drift(x) must return a tensor of the shape of x, (n, {x.shape[1]}); got {shape}")
     if not bool(torch.isfinite(out).all()):
-        raise ValueError("drift(x) returned NaN or infinite values on the data")
+        raise BadInputError("drift(x) returned NaN or infinite values on the data")
 
 
 def ipf_bridge(
@@ -456,17 +457,17 @@ def ipf_bridge(
     a = as_tensor(x0, "x0", ndim=2, device=dev, dtype=dtype)
     b = as_tensor(x1, "x1", ndim=2, device=dev, dtype=a.dtype)
     if a.shape[1] != b.shape[1]:
-        raise ValueError(
+        raise BadInputError(
             f"x0 and x1 must have the same number of columns (dimension), got {a.shape[1]} and {b.shape[1]}"
         )
     if a.shape[0] < 2 or b.shape[0] < 2:
-        raise ValueError(f"x0 and x1 need at least 2 samples each, got {a.shape[0]} and {b.shape[0]}")
+        raise BadInputError(f"x0 and x1 need at least 2 samples each, got {a.shape[0]} and {b.shape[0]}")
     try:
         t0f, t1f = float(t0), float(t1)
     except (TypeError, ValueError):
-        raise ValueError(f"t0 and t1 must be numbers, got {t0!r} and {t1!r}") from None
+        raise BadInputError(f"t0 and t1 must be numbers, got {t0!r} and {t1!r}") from None
     if not (math.isfinite(t0f) and math.isfinite(t1f)) or t1f <= t0f:
-        raise ValueError(f"need finite t0 < t1, got t0={t0!r}, t1={t1!r}")
+        raise BadInputError(f"need finite t0 < t1, got t0={t0!r}, t1={t1!r}")
     sig = check_positive(sigma, "sigma")
     n_steps = _check_int(n_steps, "n_steps")
     n_ipf = _check_int(n_ipf, "n_ipf")
@@ -477,7 +478,7 @@ def ipf_bridge(
     lr = check_positive(lr, "lr")
     seed = _check_int(seed, "seed", minimum=0)
     if target not in TARGETS:
-        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+        raise BadInputError(f"target must be one of {TARGETS}, got {target!r}")
     if drift is None:
         drift = lambda x: torch.zeros_like(x)  # noqa: E731
     _check_reference(drift, a)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dynfer._errors import BadInputError
 from dynfer.processes.sde import SDE
 
 __all__ = ["ReferenceDrift", "check_dim"]
@@ -38,7 +39,7 @@ def check_dim(dim: Any) -> int:
         If ``dim`` is not a positive integer.
     """
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or int(dim) < 1:
-        raise ValueError(f"dim must be a positive int, got {dim!r}")
+        raise BadInputError(f"dim must be a positive int, got {dim!r}")
     return int(dim)
 
 
@@ -89,7 +90,7 @@ class ReferenceDrift(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         r"""Drift :math:`f_\theta(x)` for states ``x`` of shape ``(n, d)``."""
         if x.shape[-1] != self.dim:
-            raise ValueError(f"x must have last dimension dim={self.dim} ({self.family}), got {tuple(x.shape)}")
+            raise BadInputError(f"x must have last dimension dim={self.dim} ({self.family}), got {tuple(x.shape)}")
         return self.drift(x)
 
     def theta(self) -> dict[str, np.ndarray]:
@@ -140,9 +141,9 @@ class ReferenceDrift(nn.Module):
         try:
             s = float(sigma)
         except (TypeError, ValueError):
-            raise ValueError(f"sigma must be a positive number, got {sigma!r}") from None
+            raise BadInputError(f"sigma must be a positive number, got {sigma!r}") from None
         if not (math.isfinite(s) and s > 0):
-            raise ValueError(f"sigma must be finite and > 0, got {sigma!r}")
+            raise BadInputError(f"sigma must be finite and > 0, got {sigma!r}")
         return SDE(drift=_TimeFree(self), diffusion=s)
 
     def extra_repr(self) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from dynfer._errors import BadInputError
 from dynfer.estimators.bridges.reference_base import ReferenceDrift
 from dynfer.nn import MLP, ActivationLike
 
@@ -121,7 +122,8 @@ class CustomReference(ReferenceDrift):
 
     def __init__(self, module: nn.Module, dim: int) -> None:
         if not isinstance(module, nn.Module):
-            raise ValueError(f"module must be a torch.nn.Module mapping (n, d) -> (n, d), got {type(module).__name__}")
+            raise BadInputError(f"module must be a torch.nn.Module mapping (n, d) -> (n, d), got "
+                                f"{type(module).__name__}")
         super().__init__(dim)
         self.module = module
         param = next(module.parameters(), None)
@@ -135,10 +137,11 @@ class CustomReference(ReferenceDrift):
             try:
                 out = module(probe)
             except Exception as err:  # report any failure of the module clearly
-                raise ValueError(f"module failed on a probe batch of shape (2, {self.dim}): {err}") from err
+                raise BadInputError(f"module failed on a probe batch of shape (2, {self.dim}): {err}") from err
         if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, self.dim):
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise ValueError(f"module must map (n, {self.dim}) to (n, {self.dim}); on (2, {self.dim}) it gave {shape}")
+            raise BadInputError(f"module must map (n, {self.dim}) to (n, {self.dim}); on (2, {self.dim}) it "
+                                f"gave {shape}")
 
     def drift(self, x: torch.Tensor) -> torch.Tensor:
         """The wrapped module's output."""

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dynfer._errors import BadInputError
 from dynfer._settings import settings
 from dynfer.estimators.bridges.families import as_reference, make_reference, register_family
 from dynfer.estimators.bridges.reference_base import ReferenceDrift, check_dim
@@ -68,11 +69,11 @@ def _init_param(value: Any, name: str, shape: tuple[int, ...], dtype: torch.dtyp
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be numeric, got {type(value).__name__}") from None
+        raise BadInputError(f"{name} must be numeric, got {type(value).__name__}") from None
     if arr.shape != shape and not (arr.ndim == 0 and shape == ()):
-        raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
+        raise BadInputError(f"{name} must have shape {shape}, got {arr.shape}")
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite (no NaN or infinity), got {value!r}")
+        raise BadInputError(f"{name} must be finite (no NaN or infinity), got {value!r}")
     t = torch.as_tensor(arr, dtype=dtype or settings.dtype, device=settings.resolve_device(device))
     return nn.Parameter(t.clone())
 
@@ -103,7 +104,7 @@ class BrownianReference(ReferenceDrift):
     def set_theta_vector(self, theta: torch.Tensor) -> None:
         r"""Set the parameters from :math:`\theta`."""
         if theta.numel():
-            raise ValueError("the brownian family has no parameters")
+            raise BadInputError("the brownian family has no parameters")
 
 
 class LinearReference(ReferenceDrift):
@@ -239,7 +240,7 @@ class LotkaVolterraReference(_PositiveScalars):
         device: Any = None,
     ) -> None:
         if check_dim(dim) != 2:
-            raise ValueError(f"the lotka_volterra family needs dim=2 (prey, predator), got dim={dim}")
+            raise BadInputError(f"the lotka_volterra family needs dim=2 (prey, predator), got dim={dim}")
         super().__init__(2, {"alpha": alpha, "beta": beta, "gamma": gamma, "delta": delta}, dtype, device)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -303,7 +304,7 @@ class RepressilatorReference(_PositiveScalars):
         device: Any = None,
     ) -> None:
         if check_dim(dim) < 2:
-            raise ValueError(f"the repressilator family needs dim >= 2 (a ring of genes), got dim={dim}")
+            raise BadInputError(f"the repressilator family needs dim >= 2 (a ring of genes), got dim={dim}")
         super().__init__(dim, {"beta": beta, "n": n, "k": k, "gamma": gamma}, dtype, device)
 
     def drift(self, x: torch.Tensor) -> torch.Tensor:
@@ -339,10 +340,10 @@ class VortexReference(_PositiveScalars):
         device: Any = None,
     ) -> None:
         if check_dim(dim) != 2:
-            raise ValueError(f"the vortex family needs dim=2 (a planar flow), got dim={dim}")
+            raise BadInputError(f"the vortex family needs dim=2 (a planar flow), got dim={dim}")
         super().__init__(2, {"x0": x0, "y0": y0, "scale": scale, "rate": rate}, dtype, device)
         if float(self.raw_scale.detach()) == 0:
-            raise ValueError("scale must be non-zero (the ellipse aspect s of the vortex)")
+            raise BadInputError("scale must be non-zero (the ellipse aspect s of the vortex)")
 
     def drift(self, x: torch.Tensor) -> torch.Tensor:
         """Drift of this family (see the class docstring)."""

@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 import torch
 
+from dynfer._errors import BadInputError
 from dynfer._validation import as_tensor, check_times, make_generator, progress
 from dynfer.estimators.bridges.coupling import Drift, Exact, bridge_paths, couple
 
@@ -70,32 +71,32 @@ def _snapshots(snapshots) -> list[torch.Tensor]:
         arr = as_tensor(snapshots, "snapshots", ndim=3)
         return [arr[k] for k in range(arr.shape[0])]
     if not isinstance(snapshots, Sequence) or len(snapshots) == 0:
-        raise ValueError("snapshots must be a (K+1, n, d) array or a sequence of (n_k, d) arrays")
+        raise BadInputError("snapshots must be a (K+1, n, d) array or a sequence of (n_k, d) arrays")
     first = as_tensor(snapshots[0], "snapshots[0]", ndim=2)
     out = [first]
     for k in range(1, len(snapshots)):
         out.append(as_tensor(snapshots[k], f"snapshots[{k}]", ndim=2, device=first.device, dtype=first.dtype))
     for k, s in enumerate(out):
         if s.shape[0] == 0:
-            raise ValueError(f"snapshots[{k}] holds no particles")
+            raise BadInputError(f"snapshots[{k}] holds no particles")
         if s.shape[1] != first.shape[1]:
-            raise ValueError(f"all snapshots must share the dimension d: snapshots[0] has d={first.shape[1]}, "
-                             f"snapshots[{k}] has d={s.shape[1]}")
+            raise BadInputError(f"all snapshots must share the dimension d: snapshots[0] has d={first.shape[1]}, "
+                                f"snapshots[{k}] has d={s.shape[1]}")
     return out
 
 
 def _steps(n_steps, steps_per_unit, gaps: list[float]) -> list[int]:
     K = len(gaps)
     if n_steps is not None and steps_per_unit is not None:
-        raise ValueError("pass n_steps or steps_per_unit, not both")
+        raise BadInputError("pass n_steps or steps_per_unit, not both")
     if steps_per_unit is not None:
         rate = float(steps_per_unit)
         if not (math.isfinite(rate) and rate > 0):
-            raise ValueError(f"steps_per_unit must be finite and > 0, got {steps_per_unit!r}")
+            raise BadInputError(f"steps_per_unit must be finite and > 0, got {steps_per_unit!r}")
         return [max(1, math.ceil(g * rate - 1e-9)) for g in gaps]
     raw = [10] * K if n_steps is None else ([n_steps] * K if isinstance(n_steps, int) else list(n_steps))
     if len(raw) != K or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in raw):
-        raise ValueError(f"n_steps must be a positive int or {K} positive ints (one per interval), got {n_steps!r}")
+        raise BadInputError(f"n_steps must be a positive int or {K} positive ints (one per interval), got {n_steps!r}")
     return raw
 
 
@@ -196,25 +197,25 @@ def stitch(
     """
     snaps = _snapshots(snapshots)
     if len(snaps) < 2:
-        raise ValueError(f"stitch needs at least two time points, got {len(snaps)}")
+        raise BadInputError(f"stitch needs at least two time points, got {len(snaps)}")
     ref = snaps[0]
     dev, dtype = ref.device, ref.dtype
     t = as_tensor(times, "times", ndim=1, device=dev, dtype=torch.float64)
     if t.shape[0] != len(snaps):
-        raise ValueError(f"times has {t.shape[0]} entries but there are {len(snaps)} snapshots")
+        raise BadInputError(f"times has {t.shape[0]} entries but there are {len(snaps)} snapshots")
     check_times(t, "times")
     K = len(snaps) - 1
     tl = t.tolist()
     gaps = [tl[k + 1] - tl[k] for k in range(K)]
     steps = _steps(n_steps, steps_per_unit, gaps)
     if n_paths is not None and (isinstance(n_paths, bool) or not isinstance(n_paths, int) or n_paths < 1):
-        raise ValueError(f"n_paths must be a positive int or None, got {n_paths!r}")
+        raise BadInputError(f"n_paths must be a positive int or None, got {n_paths!r}")
     if anchor == "all":
         anchor_list = list(range(K + 1))
     elif isinstance(anchor, int) and not isinstance(anchor, bool) and -(K + 1) <= anchor <= K:
         anchor_list = [anchor % (K + 1)]
     else:
-        raise ValueError(f"anchor must be 'all' or an int in [-{K + 1}, {K}], got {anchor!r}")
+        raise BadInputError(f"anchor must be 'all' or an int in [-{K + 1}, {K}], got {anchor!r}")
     gen = make_generator(seed, dev)
 
     plans = [couple(snaps[k], snaps[k + 1], gaps[k], drift, sigma, reg=reg, max_iter=max_iter, tol=tol,

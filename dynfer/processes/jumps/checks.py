@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dynfer._errors import BadInputError
 from dynfer._settings import settings
 from dynfer._validation import check_finite
 
@@ -40,7 +41,7 @@ def as_rate_tensor(
     try:
         arr = np.asarray(Q, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a numeric (n, n) array or tensor, got {type(Q).__name__}") from None
+        raise BadInputError(f"{name} must be a numeric (n, n) array or tensor, got {type(Q).__name__}") from None
     return torch.as_tensor(arr, dtype=dtype or torch.float64, device=settings.resolve_device(device))
 
 
@@ -57,7 +58,7 @@ def check_rate_matrix(Q: torch.Tensor, name: str = "Q", *, rtol: float | None = 
     """
     want = "(B, n, n)" if batched else "(n, n)"
     if Q.ndim != (3 if batched else 2) or Q.shape[-1] != Q.shape[-2] or Q.shape[-1] == 0:
-        raise ValueError(f"{name} must be a square {want} rate matrix with n >= 1, got shape {tuple(Q.shape)}")
+        raise BadInputError(f"{name} must be a square {want} rate matrix with n >= 1, got shape {tuple(Q.shape)}")
     check_finite(Q, name)
     with torch.no_grad():
         n = Q.shape[-1]
@@ -65,7 +66,7 @@ def check_rate_matrix(Q: torch.Tensor, name: str = "Q", *, rtol: float | None = 
         neg = (Q < 0) & off
         if bool(neg.any()):
             where = _index(int(torch.nonzero(neg.reshape(-1))[0]), tuple(Q.shape))
-            raise ValueError(
+            raise BadInputError(
                 f"{name} has a negative off-diagonal rate {name}[{', '.join(map(str, where))}] = "
                 f"{float(Q[where]):.6g}; off-diagonal rates q_ij (i != j) must be >= 0 "
                 f"({int(neg.sum())} negative entr{'y' if int(neg.sum()) == 1 else 'ies'} in all)"
@@ -77,7 +78,7 @@ def check_rate_matrix(Q: torch.Tensor, name: str = "Q", *, rtol: float | None = 
         if bool(bad.any()):
             where = _index(int(torch.nonzero(bad.reshape(-1))[0]), tuple(row_sum.shape))
             label = f"row {where[-1]}" + (f" of matrix {where[0]}" if batched else "")
-            raise ValueError(
+            raise BadInputError(
                 f"{label} of {name} sums to {float(row_sum[where]):.6g}, not 0 (tolerance {tol:.2g} x row scale "
                 f"{float(scale[where]):.6g}); the diagonal must be minus the sum of the off-diagonal rates "
                 f"(RateMatrix.from_rates builds it for you)"
@@ -92,29 +93,29 @@ def check_distribution(p: Any, n: int, name: str, *, device: torch.device, dtype
         try:
             t = torch.as_tensor(np.asarray(p, dtype=np.float64), device=device, dtype=dtype)
         except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a numeric probability vector, got {type(p).__name__}") from None
+            raise BadInputError(f"{name} must be a numeric probability vector, got {type(p).__name__}") from None
     if t.ndim not in (1, 2) or t.shape[-1] != n:
-        raise ValueError(f"{name} must have shape ({n},) or (B, {n}) for {n} states, got {tuple(t.shape)}")
+        raise BadInputError(f"{name} must have shape ({n},) or (B, {n}) for {n} states, got {tuple(t.shape)}")
     check_finite(t, name)
     if bool((t < 0).any()):
-        raise ValueError(f"{name} has negative entries (smallest {float(t.min()):.4g}); probabilities must be >= 0")
+        raise BadInputError(f"{name} has negative entries (smallest {float(t.min()):.4g}); probabilities must be >= 0")
     total = t.detach().sum(-1)
     tol = float(np.sqrt(torch.finfo(t.dtype).eps))
     if bool(((total - 1).abs() > tol).any()):
-        raise ValueError(f"{name} must sum to 1 (within {tol:.1g}), got sum(s) {total.flatten()[:5].tolist()}")
+        raise BadInputError(f"{name} must sum to 1 (within {tol:.1g}), got sum(s) {total.flatten()[:5].tolist()}")
     return t
 
 
 def check_states(states: torch.Tensor, n: int, name: str, mask: torch.Tensor | None = None) -> None:
     """Raise ``ValueError`` unless every (unmasked) entry of the integer tensor ``states`` lies in ``0 .. n-1``."""
     if states.dtype.is_floating_point or states.dtype.is_complex or states.dtype == torch.bool:
-        raise ValueError(f"{name} must hold integer state labels, got dtype {states.dtype}")
+        raise BadInputError(f"{name} must hold integer state labels, got dtype {states.dtype}")
     bad = (states < 0) | (states >= n)
     if mask is not None:
         bad = bad & mask
     if bool(bad.any()):
         where = _index(int(torch.nonzero(bad.reshape(-1))[0]), tuple(states.shape))
-        raise ValueError(
+        raise BadInputError(
             f"{name} has state {int(states[where])} at index {where} outside 0..{n - 1} "
             f"({int(bad.sum())} out-of-range entr{'y' if int(bad.sum()) == 1 else 'ies'})"
         )
@@ -136,7 +137,8 @@ def resolve_initial(
     """
     if initial is None:
         if stationary is None:
-            raise ValueError("initial=None (stationary start) needs a single shared rate matrix; pass initial states")
+            raise BadInputError("initial=None (stationary start) needs a single shared rate matrix; pass "
+                                "initial states")
         probs = stationary
     elif isinstance(initial, (int, np.integer)) and not isinstance(initial, bool):
         states = torch.full((n_paths,), int(initial), dtype=torch.long, device=device)
@@ -151,12 +153,12 @@ def resolve_initial(
             if states.ndim == 0:
                 states = states.expand(n_paths)
             if states.shape != (n_paths,):
-                raise ValueError(f"integer initial states must have shape ({n_paths},), got {tuple(states.shape)}")
+                raise BadInputError(f"integer initial states must have shape ({n_paths},), got {tuple(states.shape)}")
             check_states(states, n, "initial")
             return states.contiguous()
         probs = check_distribution(initial, n, "initial", device=device, dtype=torch.float64)
         if probs.ndim != 1:
-            raise ValueError(f"initial probability vector must have shape ({n},), got {tuple(probs.shape)}")
+            raise BadInputError(f"initial probability vector must have shape ({n},), got {tuple(probs.shape)}")
     probs = probs.to(device=device, dtype=torch.float64).clamp_min(0)
     return torch.multinomial(probs, n_paths, replacement=True, generator=generator)
 

@@ -11,6 +11,7 @@ import math
 import numpy as np
 import torch
 
+from dynfer._errors import BadInputError
 from dynfer._settings import settings
 from dynfer._validation import check_positive
 from dynfer.processes.jumps.rate_matrix import RateMatrix
@@ -64,9 +65,9 @@ def flashing_ratchet(
     try:
         v = float(V)
     except (TypeError, ValueError):
-        raise ValueError(f"V must be a number, got {V!r}") from None
+        raise BadInputError(f"V must be a number, got {V!r}") from None
     if not math.isfinite(v):
-        raise ValueError(f"V must be finite, got {V!r}")
+        raise BadInputError(f"V must be finite, got {V!r}")
     r = check_positive(r, "r")
     b = check_positive(b, "b")
     pot = np.array([0.0, v, 2 * v])

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dynfer._errors import BadInputError
 from dynfer._validation import as_tensor, check_times, make_generator
 from dynfer.processes.jumps.checks import (
     as_rate_tensor,
@@ -358,7 +359,7 @@ def gillespie(
     dev, n = r.device, r.shape[-1]
     tm = as_tensor(times, "times", dtype=torch.float64, device=dev, ndim=(1, 2))
     if tm.shape[-1] == 0:
-        raise ValueError("times must hold at least one observation time")
+        raise BadInputError("times must hold at least one observation time")
     check_times(tm, "times", strict=False)
     sizes = {
         "rates": r.shape[0] if r.ndim == 3 else None,
@@ -371,12 +372,12 @@ def gillespie(
             sizes["initial"] = init_t.shape[0]
     known = {k: v for k, v in sizes.items() if v is not None}
     if len(set(known.values())) > 1:
-        raise ValueError(f"the number of paths disagrees between arguments: {known}")
+        raise BadInputError(f"the number of paths disagrees between arguments: {known}")
     if not known:
-        raise ValueError("give n_paths (or per-path times, rates or initial states) to fix the number of paths")
+        raise BadInputError("give n_paths (or per-path times, rates or initial states) to fix the number of paths")
     count = next(iter(known.values()))
     if count < 1:
-        raise ValueError(f"n_paths must be >= 1, got {count}")
+        raise BadInputError(f"n_paths must be >= 1, got {count}")
     gen = make_generator(seed, dev)
     init = resolve_initial(initial, count, n, stationary=None, generator=gen, device=dev)
     return simulate_states(r, tm, init, gen)
@@ -397,7 +398,7 @@ def _check_hit_surely(r: torch.Tensor, starts: torch.Tensor, target_mask: torch.
     else:
         bad = risky[starts]
     if bool(bad.any()):
-        raise ValueError(
+        raise BadInputError(
             "the target is not reached with probability 1 from some start state (a non-absorbing set of states "
             "cannot reach it); pass max_time to stop such paths, which then report an infinite hitting time"
         )
@@ -446,21 +447,21 @@ def first_passage_times(
     dev, n = r.device, r.shape[-1]
     tgt = torch.as_tensor(target, device=dev).reshape(-1)
     if tgt.numel() == 0:
-        raise ValueError("target must name at least one state")
+        raise BadInputError("target must name at least one state")
     check_states(tgt, n, "target")
     target_mask = torch.zeros(n, dtype=torch.bool, device=dev)
     target_mask[tgt.long()] = True
     if max_time is not None and not (max_time > 0):
-        raise ValueError(f"max_time must be > 0, got {max_time!r}")
+        raise BadInputError(f"max_time must be > 0, got {max_time!r}")
     sizes = {"rates": r.shape[0] if r.ndim == 3 else None, "n_paths": n_paths}
     st = start if isinstance(start, torch.Tensor) else torch.as_tensor(start)
     if not st.is_floating_point() and st.ndim == 1:
         sizes["start"] = st.shape[0]
     known = {k: v for k, v in sizes.items() if v is not None}
     if len(set(known.values())) > 1:
-        raise ValueError(f"the number of paths disagrees between arguments: {known}")
+        raise BadInputError(f"the number of paths disagrees between arguments: {known}")
     if not known or next(iter(known.values())) < 1:
-        raise ValueError(f"n_paths must be a positive int, got {n_paths!r}")
+        raise BadInputError(f"n_paths must be a positive int, got {n_paths!r}")
     count = next(iter(known.values()))
     gen = make_generator(seed, dev)
     s = resolve_initial(start, count, n, stationary=None, generator=gen, device=dev)

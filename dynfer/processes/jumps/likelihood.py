@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from dynfer._errors import BadInputError
 from dynfer._validation import as_tensor, check_finite
 from dynfer.processes.jumps.checks import as_rate_tensor, check_distribution, check_rate_matrix, check_states
 
@@ -34,36 +35,36 @@ def _paths_and_times(
     """Validated ``paths`` (P, T) long, ``times`` (P, T) float64 and the observation mask (P, T)."""
     s = paths if isinstance(paths, torch.Tensor) else torch.as_tensor(paths)
     if s.dtype.is_floating_point or s.dtype == torch.bool or s.dtype.is_complex:
-        raise ValueError(f"paths must hold integer state labels, got dtype {s.dtype}")
+        raise BadInputError(f"paths must hold integer state labels, got dtype {s.dtype}")
     s = s.to(device)
     if s.ndim == 1:
         s = s.unsqueeze(0)
     if s.ndim != 2 or s.shape[1] == 0:
-        raise ValueError(f"paths must have shape (n_paths, T) with T >= 1, got {tuple(s.shape)}")
+        raise BadInputError(f"paths must have shape (n_paths, T) with T >= 1, got {tuple(s.shape)}")
     n_paths, n_obs = s.shape
     tm = as_tensor(times, "times", dtype=torch.float64, device=device, ndim=(1, 2), finite=False)
     if tm.ndim == 1:
         if tm.shape[0] != n_obs:
-            raise ValueError(
+            raise BadInputError(
                 f"shared times must have shape ({n_obs},) to match paths {tuple(s.shape)}, got {tuple(tm.shape)}"
             )
         tm = tm.expand(n_paths, n_obs)
     elif tm.shape != s.shape:
-        raise ValueError(f"per-path times must have the shape of paths {tuple(s.shape)}, got {tuple(tm.shape)}")
+        raise BadInputError(f"per-path times must have the shape of paths {tuple(s.shape)}, got {tuple(tm.shape)}")
     if lengths is None:
         valid = torch.ones_like(s, dtype=torch.bool)
     else:
         ln = torch.as_tensor(lengths, device=device)
         if ln.dtype.is_floating_point or ln.shape != (n_paths,):
-            raise ValueError(f"lengths must be integers of shape ({n_paths},), got {ln.dtype} {tuple(ln.shape)}")
+            raise BadInputError(f"lengths must be integers of shape ({n_paths},), got {ln.dtype} {tuple(ln.shape)}")
         if bool(((ln < 0) | (ln > n_obs)).any()):
-            raise ValueError(f"lengths must lie in 0..{n_obs}, got min {int(ln.min())}, max {int(ln.max())}")
+            raise BadInputError(f"lengths must lie in 0..{n_obs}, got min {int(ln.min())}, max {int(ln.max())}")
         valid = torch.arange(n_obs, device=device) < ln.unsqueeze(-1)
     check_states(s, n, "paths", mask=valid)
     check_finite(tm[valid], "times")
     pair = valid[:, 1:]
     if bool((torch.diff(tm, dim=1)[pair] < 0).any()):
-        raise ValueError("times must be non-decreasing along each path (within its length)")
+        raise BadInputError("times must be non-decreasing along each path (within its length)")
     return s.long(), tm, valid
 
 
@@ -125,7 +126,7 @@ def jump_log_likelihood(
     if initial is not None:
         p0 = check_distribution(initial, n, "initial", device=dev, dtype=torch.float64).to(torch.float64)
         if p0.ndim != 1:
-            raise ValueError(f"initial must be one probability vector ({n},), got shape {tuple(p0.shape)}")
+            raise BadInputError(f"initial must be one probability vector ({n},), got shape {tuple(p0.shape)}")
         has_first = valid[:, 0]
         total = total + torch.where(has_first, torch.log(p0[s[:, 0].clamp(0, n - 1)]), 0.0)
     out = total if per_path else total.sum()

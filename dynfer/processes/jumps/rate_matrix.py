@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from dynfer._errors import BadInputError
 from dynfer._validation import as_tensor, check_times, make_generator
 from dynfer.processes.jumps.checks import (
     as_rate_tensor,
@@ -73,7 +74,7 @@ class RateMatrix:
         """
         r = as_rate_tensor(rates, "rates")
         if r.ndim != 2 or r.shape[0] != r.shape[1]:
-            raise ValueError(f"rates must be a square (n, n) matrix, got shape {tuple(r.shape)}")
+            raise BadInputError(f"rates must be a square (n, n) matrix, got shape {tuple(r.shape)}")
         off = r * (1 - torch.eye(r.shape[0], dtype=r.dtype, device=r.device))
         return cls(off - torch.diag(off.sum(-1)))
 
@@ -126,7 +127,7 @@ class RateMatrix:
         """
         classes = closed_classes(self.Q)
         if len(classes) != 1:
-            raise ValueError(
+            raise BadInputError(
                 f"Q is reducible with {len(classes)} closed communicating classes {classes}: the stationary "
                 "distribution is not unique"
             )
@@ -164,7 +165,7 @@ class RateMatrix:
         r"""Slowest relaxation time :math:`1/|\mathrm{Re}\,\lambda_2|` (the largest of :meth:`timescales`)."""
         ts = self.timescales()
         if ts.numel() == 0:
-            raise ValueError("relaxation_time needs a non-zero eigenvalue; this chain has none (n = 1 or no rates)")
+            raise BadInputError("relaxation_time needs a non-zero eigenvalue; this chain has none (n = 1 or no rates)")
         return float(ts[0])
 
     def _mfpt_to(self, target_mask: torch.Tensor) -> torch.Tensor:
@@ -212,7 +213,7 @@ class RateMatrix:
             return self._out(torch.stack(cols, dim=1))
         tgt = torch.as_tensor(target, device=self.device).reshape(-1)
         if tgt.numel() == 0:
-            raise ValueError("target must name at least one state")
+            raise BadInputError("target must name at least one state")
         check_states(tgt, n, "target")
         mask = torch.zeros(n, dtype=torch.bool, device=self.device)
         mask[tgt.long()] = True
@@ -234,7 +235,7 @@ class RateMatrix:
         """
         tt = as_tensor(t, "t", dtype=torch.float64, device=self.device, ndim=(0, 1))
         if bool((tt < 0).any()):
-            raise ValueError(f"t must be >= 0 (a lag), got minimum {float(tt.min()):.4g}")
+            raise BadInputError(f"t must be >= 0 (a lag), got minimum {float(tt.min()):.4g}")
         q = self._q64()
         out = torch.linalg.matrix_exp(q * tt[..., None, None] if tt.ndim else q * tt)
         return self._out(out)
@@ -322,14 +323,14 @@ class RateMatrix:
             Long tensor ``(n_paths, T)`` of states.
         """
         if isinstance(n_paths, bool) or not isinstance(n_paths, int) or n_paths < 1:
-            raise ValueError(f"n_paths must be a positive int, got {n_paths!r}")
+            raise BadInputError(f"n_paths must be a positive int, got {n_paths!r}")
         q = as_rate_tensor(self.Q, "Q", device=device).detach().to(torch.float64)
         dev = q.device
         tm = as_tensor(times, "times", dtype=torch.float64, device=dev, ndim=(1, 2))
         if tm.shape[-1] == 0:
-            raise ValueError("times must hold at least one observation time")
+            raise BadInputError("times must hold at least one observation time")
         if tm.ndim == 2 and tm.shape[0] != n_paths:
-            raise ValueError(f"per-path times must have shape ({n_paths}, T), got {tuple(tm.shape)}")
+            raise BadInputError(f"per-path times must have shape ({n_paths}, T), got {tuple(tm.shape)}")
         check_times(tm, "times", strict=False)
         gen = make_generator(seed, dev)
         stationary = self.stationary_distribution().to(dev) if initial is None else None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+from dynfer._errors import BadInputError
 from dynfer._validation import as_tensor, check_times, make_generator
 
 __all__ = ["brownian_bridge", "brownian_bridge_moments"]
@@ -22,16 +23,16 @@ def _prepare(x_start, x_end, times, sigma):
     a = as_tensor(x_start, "x_start", ndim=2)
     b = as_tensor(x_end, "x_end", ndim=2, device=a.device, dtype=a.dtype)
     if a.shape != b.shape:
-        raise ValueError(f"x_start and x_end must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+        raise BadInputError(f"x_start and x_end must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     t = as_tensor(times, "times", ndim=1, device=a.device, dtype=a.dtype)
     if len(t) < 2:
-        raise ValueError("times must hold at least the two end times")
+        raise BadInputError("times must hold at least the two end times")
     check_times(t, "times")
     s = as_tensor(sigma, "sigma", ndim=(0, 1), device=a.device, dtype=a.dtype)
     if s.ndim == 1 and s.shape[0] != a.shape[1]:
-        raise ValueError(f"sigma must be a number or have length d={a.shape[1]}, got length {s.shape[0]}")
+        raise BadInputError(f"sigma must be a number or have length d={a.shape[1]}, got length {s.shape[0]}")
     if bool((s <= 0).any()):
-        raise ValueError("sigma must be positive")
+        raise BadInputError("sigma must be positive")
     return a, b, t, s
 
 

@@ -9,6 +9,7 @@ import math
 
 import torch
 
+from dynfer._errors import BadInputError
 from dynfer._validation import check_positive
 from dynfer.processes.sde.sde import SDE
 
@@ -18,7 +19,7 @@ __all__ = ["DoubleWell", "LotkaVolterra", "Repressilator"]
 def _noise(sigma: float, noise: str) -> tuple[torch.Tensor, bool]:
     check_positive(sigma, "sigma")
     if noise not in ("additive", "multiplicative"):
-        raise ValueError(f"noise must be 'additive' or 'multiplicative', got {noise!r}")
+        raise BadInputError(f"noise must be 'additive' or 'multiplicative', got {noise!r}")
     return torch.tensor(float(sigma)), noise == "multiplicative"
 
 
@@ -88,7 +89,7 @@ class Repressilator(SDE):
         sigma: float = 0.1,
     ) -> None:
         if int(n_genes) != n_genes or n_genes < 2:
-            raise ValueError(f"n_genes must be an integer >= 2, got {n_genes!r}")
+            raise BadInputError(f"n_genes must be an integer >= 2, got {n_genes!r}")
         super().__init__(diffusion=check_positive(sigma, "sigma"))
         for name, value in {"beta": beta, "n": n, "k": k, "gamma": gamma}.items():
             check_positive(value, name)
@@ -98,7 +99,7 @@ class Repressilator(SDE):
     def drift(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Hill repression by the previous gene minus linear degradation."""
         if x.shape[-1] != self.n_genes:
-            raise ValueError(f"x must have {self.n_genes} columns (one per gene), got {x.shape[-1]}")
+            raise BadInputError(f"x must have {self.n_genes} columns (one per gene), got {x.shape[-1]}")
         prev = torch.roll(x, shifts=1, dims=-1)
         hill = self.beta.to(x) / (1 + (prev.abs() / self.k.to(x)) ** self.n.to(x))
         return hill - self.gamma.to(x) * x
@@ -115,7 +116,7 @@ class DoubleWell(SDE):
 
     def __init__(self, barrier: float = 1.0, *, kT: float = 0.5, stiffness: float = 1.0, dim: int = 1) -> None:
         if int(dim) != dim or dim < 1:
-            raise ValueError(f"dim must be a positive integer, got {dim!r}")
+            raise BadInputError(f"dim must be a positive integer, got {dim!r}")
         super().__init__(diffusion=math.sqrt(2 * check_positive(kT, "kT")))
         for name, value in {"barrier": barrier, "kT": kT, "stiffness": stiffness}.items():
             check_positive(value, name)

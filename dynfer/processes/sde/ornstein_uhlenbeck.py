@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 
+from dynfer._errors import BadInputError
 from dynfer._validation import as_tensor
 from dynfer.processes.sde.sde import SDE
 
@@ -24,10 +25,10 @@ def _as_matrix(value, name: str, d: int | None) -> torch.Tensor:
     m = as_tensor(value, name, ndim=(0, 1, 2))
     if m.ndim == 2:
         if m.shape[0] != m.shape[1]:
-            raise ValueError(f"{name} must be square, got shape {tuple(m.shape)}")
+            raise BadInputError(f"{name} must be square, got shape {tuple(m.shape)}")
         return m
     if d is None:
-        raise ValueError(f"give the dimension: {name} is a scalar and the other matrix is a scalar too (pass dim=)")
+        raise BadInputError(f"give the dimension: {name} is a scalar and the other matrix is a scalar too (pass dim=)")
     return torch.diag(torch.broadcast_to(m, (d,))) if m.ndim == 1 else m * torch.eye(d, dtype=m.dtype, device=m.device)
 
 
@@ -55,14 +56,14 @@ class OrnsteinUhlenbeck(SDE):
         dims = [torch.as_tensor(v).shape[0] for v in (A, D) if torch.as_tensor(v).ndim >= 1]
         d = dims[0] if dims else dim
         if dims and any(x != d for x in dims) or (dim is not None and d != dim):
-            raise ValueError(f"A, D and dim disagree on the dimension: {dims} vs dim={dim}")
+            raise BadInputError(f"A, D and dim disagree on the dimension: {dims} vs dim={dim}")
         a_mat = _as_matrix(A, "A", d)
         d_mat = _as_matrix(D, "D", d).to(device=a_mat.device, dtype=a_mat.dtype)
         if not torch.allclose(d_mat, d_mat.T, atol=1e-10):
-            raise ValueError("D must be symmetric")
+            raise BadInputError("D must be symmetric")
         evals, evecs = torch.linalg.eigh(d_mat.double())
         if bool((evals < -1e-10 * max(1.0, float(evals.abs().max()))).any()):
-            raise ValueError(f"D must be positive semi-definite; smallest eigenvalue {float(evals.min()):.3g}")
+            raise BadInputError(f"D must be positive semi-definite; smallest eigenvalue {float(evals.min()):.3g}")
         is_diag = bool((d_mat == torch.diag(torch.diagonal(d_mat))).all())
         if is_diag:
             g = torch.sqrt(2 * torch.diagonal(d_mat))
@@ -93,7 +94,7 @@ class OrnsteinUhlenbeck(SDE):
         a = self.A.double()
         eig = torch.linalg.eigvals(a)
         if bool((eig.real <= 0).any()):
-            raise ValueError("A has eigenvalues with non-positive real part: the process has no stationary law")
+            raise BadInputError("A has eigenvalues with non-positive real part: the process has no stationary law")
         d = self.dim
         eye = torch.eye(d, dtype=a.dtype, device=a.device)
         lhs = torch.kron(eye, a) + torch.kron(a, eye)
@@ -112,7 +113,7 @@ class OrnsteinUhlenbeck(SDE):
         xt = as_tensor(x, "x", ndim=(1, 2))
         tt = float(t)
         if tt < 0:
-            raise ValueError(f"t must be >= 0, got {t}")
+            raise BadInputError(f"t must be >= 0, got {t}")
         d = self.dim
         a, dd = self.A.double(), self.D.double()
         block = torch.zeros((2 * d, 2 * d), dtype=torch.float64, device=a.device)

@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 import torch
 
+from dynfer._errors import BadInputError
 from dynfer._validation import as_tensor, check_times, make_generator, progress_bar
 
 __all__ = ["SDE", "ReversedSDE"]
@@ -77,22 +78,23 @@ class SDE(torch.nn.Module):
         self._diffusion_fn: Callable | None = None
         if diffusion is None:
             if type(self).diffusion is SDE.diffusion:
-                raise ValueError("diffusion must be given (a number, a (d,) or (d, m) tensor, or a callable)")
+                raise BadInputError("diffusion must be given (a number, a (d,) or (d, m) tensor, or a callable)")
             if noise_type is not None:
                 self.noise_type = self._check_noise_type(noise_type)
         elif callable(diffusion) and not isinstance(diffusion, torch.Tensor):
             self._diffusion_fn = diffusion
             self.noise_type = self._check_noise_type(noise_type or "diagonal")
             if self.noise_type == "full":
-                raise ValueError("noise_type='full' needs a constant (d, m) diffusion matrix, not a callable")
+                raise BadInputError("noise_type='full' needs a constant (d, m) diffusion matrix, not a callable")
             self.constant_diffusion = False
         else:
             g = as_tensor(diffusion, "diffusion")
             inferred = {0: "scalar", 1: "diagonal", 2: "full"}.get(g.ndim)
             if inferred is None:
-                raise ValueError(f"diffusion must be a number, a (d,) vector or a (d, m) matrix, got {tuple(g.shape)}")
+                raise BadInputError(f"diffusion must be a number, a (d,) vector or a (d, m) matrix, got "
+                                    f"{tuple(g.shape)}")
             if noise_type is not None and self._check_noise_type(noise_type) != inferred:
-                raise ValueError(f"noise_type={noise_type!r} does not match a diffusion of shape {tuple(g.shape)}")
+                raise BadInputError(f"noise_type={noise_type!r} does not match a diffusion of shape {tuple(g.shape)}")
             self.register_buffer("diffusion_const", g)
             self.noise_type = inferred
             self.constant_diffusion = True
@@ -101,7 +103,7 @@ class SDE(torch.nn.Module):
     @staticmethod
     def _check_noise_type(noise_type: str) -> str:
         if noise_type not in NOISE_TYPES:
-            raise ValueError(f"noise_type must be one of {NOISE_TYPES}, got {noise_type!r}")
+            raise BadInputError(f"noise_type must be one of {NOISE_TYPES}, got {noise_type!r}")
         return noise_type
 
     def drift(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -178,21 +180,21 @@ class SDE(torch.nn.Module):
             Paths of shape ``(T, n, d)`` on the device and dtype of ``x0``.
         """
         if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+            raise BadInputError(f"method must be one of {METHODS}, got {method!r}")
         x = as_tensor(x0, "x0", ndim=(1, 2))
         if x.ndim == 1:
             if n_paths is None:
                 x = x[None]
             else:
                 if int(n_paths) < 1:
-                    raise ValueError(f"n_paths must be a positive integer, got {n_paths!r}")
+                    raise BadInputError(f"n_paths must be a positive integer, got {n_paths!r}")
                 x = x.expand(int(n_paths), -1)
         elif n_paths is not None and n_paths != x.shape[0]:
-            raise ValueError(f"n_paths={n_paths} does not match x0 with {x.shape[0]} rows")
+            raise BadInputError(f"n_paths={n_paths} does not match x0 with {x.shape[0]} rows")
         t_out = as_tensor(times, "times", ndim=1, device=x.device, dtype=torch.float64)
         check_times(t_out, "times")
         if dt is not None and not (float(dt) > 0 and math.isfinite(float(dt))):
-            raise ValueError(f"dt must be a positive finite number or None, got {dt!r}")
+            raise BadInputError(f"dt must be a positive finite number or None, got {dt!r}")
         gen = make_generator(seed, x.device)
         n, d = x.shape
         m = self.brownian_dim(d)
@@ -271,9 +273,9 @@ class SDE(torch.nn.Module):
         t = as_tensor(times, "times", ndim=1, device=x.device, dtype=x.dtype)
         check_times(t, "times")
         if len(t) != x.shape[0]:
-            raise ValueError(f"times has {len(t)} entries but paths has {x.shape[0]} time points (axis 0)")
+            raise BadInputError(f"times has {len(t)} entries but paths has {x.shape[0]} time points (axis 0)")
         if len(t) < 2:
-            raise ValueError("paths must hold at least two time points to have a transition likelihood")
+            raise BadInputError("paths must hold at least two time points to have a transition likelihood")
         n_t, n, d = x.shape
         delta = torch.diff(t)[:, None, None]
         start = x[:-1].reshape(-1, d)
@@ -285,14 +287,15 @@ class SDE(torch.nn.Module):
             try:
                 chol = torch.linalg.cholesky(cov)
             except RuntimeError:
-                raise ValueError("the full diffusion G G^T is singular; the Euler likelihood needs rank d") from None
+                raise BadInputError("the full diffusion G G^T is singular; the Euler likelihood needs rank d") from None
             z = torch.linalg.solve_triangular(chol, resid.reshape(-1, d).T, upper=False).T.reshape(n_t - 1, n, d)
             logdet = 2 * torch.log(torch.diagonal(chol)).sum() + d * torch.log(delta)
             ll = -0.5 * (z * z).sum(-1) / delta[..., 0] - 0.5 * logdet[..., 0] - 0.5 * d * math.log(2 * math.pi)
         else:
             var = self.diffusion_covariance(t_col, start).reshape(n_t - 1, n, d) * delta
             if bool((var <= 0).any()):
-                raise ValueError("the diffusion is zero somewhere along the paths; the Euler likelihood is undefined")
+                raise BadInputError("the diffusion is zero somewhere along the paths; the Euler likelihood "
+                                    "is undefined")
             ll = -0.5 * ((resid * resid) / var + torch.log(2 * math.pi * var)).sum(-1)
         return ll.sum(0)
 
@@ -308,9 +311,9 @@ class SDE(torch.nn.Module):
         :math:`Y_s` has the law of :math:`X_{T-s}`.
         """
         if not self.constant_diffusion:
-            raise ValueError("reverse() needs a constant (state-independent) diffusion")
+            raise BadInputError("reverse() needs a constant (state-independent) diffusion")
         if not callable(score):
-            raise ValueError("score must be a callable score(t, x) -> (n, d)")
+            raise BadInputError("score must be a callable score(t, x) -> (n, d)")
         return ReversedSDE(self, score, float(t_end))
 
 

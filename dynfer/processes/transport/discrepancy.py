@@ -12,6 +12,7 @@ from typing import Literal
 
 import torch
 
+from dynfer._errors import BadInputError
 from dynfer._validation import check_positive
 from dynfer.processes.transport.pointclouds import Array, check_point_pair, check_weights, convert_inputs, pairwise_cost
 
@@ -172,24 +173,25 @@ def mmd(
     0.0
     """
     if kernel not in _KERNELS:
-        raise ValueError(f"kernel must be one of {list(_KERNELS)}, got {kernel!r}")
+        raise BadInputError(f"kernel must be one of {list(_KERNELS)}, got {kernel!r}")
     if unbiased and not squared:
-        raise ValueError("the unbiased MMD^2 estimate can be negative and has no square root; pass squared=True "
-                         "with unbiased=True")
+        raise BadInputError("the unbiased MMD^2 estimate can be negative and has no square root; pass squared=True "
+                            "with unbiased=True")
     t, out = convert_inputs({"x": x, "y": y})
     xs, ys = check_point_pair(t["x"], t["y"])
     n, m = xs.shape[0], ys.shape[0]
     if unbiased and min(n, m) < 2:
-        raise ValueError(f"the unbiased estimator needs at least 2 points in x and in y, got {n} and {m}")
+        raise BadInputError(f"the unbiased estimator needs at least 2 points in x and in y, got {n} and {m}")
     if bandwidth is None:
         widths = [_median_bandwidth(xs, ys)]
     else:
         try:
             raw = torch.as_tensor(bandwidth, dtype=torch.float64).reshape(-1).tolist()
         except (TypeError, ValueError, RuntimeError):
-            raise ValueError(f"bandwidth must be a positive number or a sequence of them, got {bandwidth!r}") from None
+            raise BadInputError(f"bandwidth must be a positive number or a sequence of them, got "
+                                f"{bandwidth!r}") from None
         if not raw:
-            raise ValueError("bandwidth must be a positive number or a non-empty sequence of them")
+            raise BadInputError("bandwidth must be a positive number or a non-empty sequence of them")
         widths = [check_positive(h, "bandwidth") for h in raw]
 
     metric = "sqeuclidean" if kernel == "gaussian" else "euclidean"

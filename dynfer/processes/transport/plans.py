@@ -30,6 +30,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from dynfer._errors import BadInputError
 from dynfer._validation import check_finite, check_positive
 from dynfer.processes.transport.pointclouds import (
     Array,
@@ -177,23 +178,23 @@ def _solve(
 ) -> tuple[torch.Tensor, torch.Tensor, OutputFormat]:
     """Validate everything, then return the plan, the cost matrix (both torch) and the output converter."""
     if method not in _METHODS:
-        raise ValueError(f"method must be one of {list(_METHODS)}, got {method!r}")
+        raise BadInputError(f"method must be one of {list(_METHODS)}, got {method!r}")
     if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1):
-        raise ValueError(f"max_iter must be a positive int or None, got {max_iter!r}")
+        raise BadInputError(f"max_iter must be a positive int or None, got {max_iter!r}")
     t, out = convert_inputs({"x": x, "y": y, "a": a, "b": b, "cost": cost})
     if cost is None:
         if x is None or y is None:
-            raise ValueError("pass the point clouds x and y, or a precomputed cost matrix")
+            raise BadInputError("pass the point clouds x and y, or a precomputed cost matrix")
         xs, ys = check_point_pair(t["x"], t["y"])
         C = pairwise_cost(xs, ys, metric)
     else:
         C = t["cost"]
         if C.ndim != 2 or 0 in C.shape:
-            raise ValueError(f"cost must be a non-empty (n, m) matrix, got shape {tuple(C.shape)}")
+            raise BadInputError(f"cost must be a non-empty (n, m) matrix, got shape {tuple(C.shape)}")
         check_finite(C, "cost")
         for name, size in (("x", C.shape[0]), ("y", C.shape[1])):
             if name in t and check_points(t[name], name).shape[0] != size:
-                raise ValueError(f"cost has shape {tuple(C.shape)} but {name} holds {t[name].shape[0]} points")
+                raise BadInputError(f"cost has shape {tuple(C.shape)} but {name} holds {t[name].shape[0]} points")
     n, m = C.shape
     balanced = method != "unbalanced"
     wa = check_weights(t.get("a"), n, "a", C, normalise=balanced)
@@ -412,7 +413,7 @@ def wasserstein(x: Array, y: Array, p: int = 2, *, a: Array | None = None, b: Ar
     2.0
     """
     if isinstance(p, bool) or p not in (1, 2):
-        raise ValueError(f"p must be 1 or 2, got {p!r}")
+        raise BadInputError(f"p must be 1 or 2, got {p!r}")
     metric = "euclidean" if p == 1 else "sqeuclidean"
     plan, C, out = _solve(x, y, a, b, "exact", None, None, None, metric, None, None)
     value = (plan * C).sum()

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dynfer._errors import BadInputError
 from dynfer._settings import settings
 from dynfer._validation import check_finite
 
@@ -61,19 +62,19 @@ def _raw_tensor(v: Any, name: str) -> tuple[torch.Tensor, bool]:
     """``v`` as a floating tensor (numpy float32 kept, other numpy/lists float64) and whether it was a tensor."""
     if isinstance(v, torch.Tensor):
         if v.is_complex() or v.dtype == torch.bool:
-            raise ValueError(f"{name} must be a real floating or integer array, got dtype {v.dtype}")
+            raise BadInputError(f"{name} must be a real floating or integer array, got dtype {v.dtype}")
         return (v if v.is_floating_point() else v.to(settings.dtype)), True
     try:
         arr = np.asarray(v)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a numeric array, got {type(v).__name__}") from None
+        raise BadInputError(f"{name} must be a numeric array, got {type(v).__name__}") from None
     if arr.dtype.kind == "c":
-        raise ValueError(f"{name} must be real, got complex values")
+        raise BadInputError(f"{name} must be real, got complex values")
     if arr.dtype != np.float32:
         try:
             arr = arr.astype(np.float64)
         except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a numeric array, got {type(v).__name__} of {arr.dtype}") from None
+            raise BadInputError(f"{name} must be a numeric array, got {type(v).__name__} of {arr.dtype}") from None
     return torch.from_numpy(np.ascontiguousarray(arr)), False
 
 
@@ -106,8 +107,8 @@ def convert_inputs(values: dict[str, Any]) -> tuple[dict[str, torch.Tensor], Out
     devices = {t.device for t in torch_inputs}
     if len(devices) > 1:
         names = [k for k, (_, is_torch) in raw.items() if is_torch]
-        raise ValueError(f"tensor inputs {names} are on different devices {sorted(map(str, devices))}; move them "
-                         "to one device first")
+        raise BadInputError(f"tensor inputs {names} are on different devices {sorted(map(str, devices))}; move them "
+                            "to one device first")
     device = torch_inputs[0].device if torch_inputs else torch.device("cpu")
     dtype = torch.float32
     for t in tensors.values():
@@ -141,11 +142,11 @@ def check_points(t: torch.Tensor, name: str) -> torch.Tensor:
     if t.ndim == 1:
         t = t[:, None]
     if t.ndim != 2:
-        raise ValueError(f"{name} must be a point cloud of shape (n, d) or (n,), got shape {tuple(t.shape)}")
+        raise BadInputError(f"{name} must be a point cloud of shape (n, d) or (n,), got shape {tuple(t.shape)}")
     if t.shape[0] == 0:
-        raise ValueError(f"{name} is empty: it must hold at least one point, got shape {tuple(t.shape)}")
+        raise BadInputError(f"{name} is empty: it must hold at least one point, got shape {tuple(t.shape)}")
     if t.shape[1] == 0:
-        raise ValueError(f"{name} has zero coordinates per point (shape {tuple(t.shape)})")
+        raise BadInputError(f"{name} has zero coordinates per point (shape {tuple(t.shape)})")
     check_finite(t, name)
     return t
 
@@ -170,8 +171,8 @@ def check_point_pair(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, to
     """
     x, y = check_points(x, "x"), check_points(y, "y")
     if x.shape[1] != y.shape[1]:
-        raise ValueError(f"x and y must have the same dimension d, got x with d={x.shape[1]} and y with "
-                         f"d={y.shape[1]}")
+        raise BadInputError(f"x and y must have the same dimension d, got x with d={x.shape[1]} and y with "
+                            f"d={y.shape[1]}")
     return x, y
 
 
@@ -204,15 +205,15 @@ def check_weights(w: torch.Tensor | None, n: int, name: str, like: torch.Tensor,
     if w is None:
         return torch.full((n,), 1.0 / n, dtype=like.dtype, device=like.device)
     if w.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D weight vector, got shape {tuple(w.shape)}")
+        raise BadInputError(f"{name} must be a 1-D weight vector, got shape {tuple(w.shape)}")
     if w.shape[0] != n:
-        raise ValueError(f"{name} must hold one weight per point ({n}), got {w.shape[0]}")
+        raise BadInputError(f"{name} must hold one weight per point ({n}), got {w.shape[0]}")
     check_finite(w, name)
     if bool((w < 0).any()):
-        raise ValueError(f"{name} must be non-negative; found {int((w < 0).sum())} negative weight(s)")
+        raise BadInputError(f"{name} must be non-negative; found {int((w < 0).sum())} negative weight(s)")
     total = w.sum()
     if not bool(total > 0):
-        raise ValueError(f"{name} must have a positive total mass, got sum {float(total)}")
+        raise BadInputError(f"{name} must have a positive total mass, got sum {float(total)}")
     return w / total if normalise else w
 
 
@@ -240,7 +241,7 @@ def pairwise_cost(x: torch.Tensor, y: torch.Tensor, metric: str) -> torch.Tensor
         If ``metric`` is unknown.
     """
     if metric not in _METRICS:
-        raise ValueError(f"metric must be one of {list(_METRICS)}, got {metric!r}")
+        raise BadInputError(f"metric must be one of {list(_METRICS)}, got {metric!r}")
     shift = torch.cat([x, y]).mean(0).detach()
     xc, yc = x - shift, y - shift
     if x.shape[1] == 1:  # exact, and as cheap as the result itself

@@ -29,6 +29,8 @@ import math
 
 import torch
 
+from dynfer._errors import BadInputError
+
 __all__ = ["sinkhorn_epsilon_scaling"]
 
 
@@ -82,9 +84,9 @@ def sinkhorn_epsilon_scaling(
         Total number of dual updates (all stages).
     """
     if not 0 < scaling < 1:
-        raise ValueError(f"scaling must lie in (0, 1), got {scaling!r}")
+        raise BadInputError(f"scaling must lie in (0, 1), got {scaling!r}")
     if isinstance(stage_iter, bool) or not isinstance(stage_iter, int) or stage_iter < 0:
-        raise ValueError(f"stage_iter must be a non-negative int, got {stage_iter!r}")
+        raise BadInputError(f"stage_iter must be a non-negative int, got {stage_iter!r}")
     loga, logb = torch.log(a), torch.log(b)
     spread = float(cost.max() - cost.min())
     n_stages = 0 if stage_iter == 0 else max(0, math.ceil(math.log(max(spread, reg) / reg) / math.log(1 / scaling)))

@@ -27,6 +27,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
 
+from dynfer._errors import BadInputError
 from dynfer._settings import settings
 from dynfer.processes.walks.graphs import graph_adjacency, target_array
 
@@ -173,7 +174,7 @@ def as_scipy_csr(matrix: torch.Tensor | sp.spmatrix | np.ndarray, name: str = "m
     else:
         out = sp.csr_matrix(np.asarray(matrix, dtype=np.float64))
     if out.ndim != 2 or out.shape[0] != out.shape[1]:
-        raise ValueError(f"{name} must be a square matrix, got shape {out.shape}")
+        raise BadInputError(f"{name} must be a square matrix, got shape {out.shape}")
     out.sum_duplicates()
     out.sort_indices()
     return out
@@ -215,7 +216,7 @@ def stationary_distribution(
         sol = spla.spsolve(a[1:, 1:], -a[1:, 0].toarray().ravel())
         pi = np.concatenate([[1.0], np.atleast_1d(sol)])
         if not np.all(np.isfinite(pi)) or np.any(pi < -1e-10 * np.abs(pi).max()):
-            raise ValueError("matrix has no unique positive stationary law; is it irreducible and row-stochastic?")
+            raise BadInputError("matrix has no unique positive stationary law; is it irreducible and row-stochastic?")
         pi = np.clip(pi, 0.0, None)
         pi = pi / pi.sum()
     return torch.as_tensor(pi, dtype=dtype or settings.dtype, device=settings.resolve_device(device))
@@ -328,7 +329,7 @@ class WalkResult:
 def check_run_args(n_steps: Any, n_tokens: Any) -> tuple[int, int]:
     for value, name, low in ((n_steps, "n_steps", 0), (n_tokens, "n_tokens", 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+            raise BadInputError(f"{name} must be an integer >= {low}, got {value!r}")
     return int(n_steps), int(n_tokens)
 
 
@@ -338,7 +339,7 @@ def parse_record(record: Any, allowed: set[str]) -> set[str]:
     items = {record} if isinstance(record, str) else set(record)
     bad = items - allowed
     if bad:
-        raise ValueError(f"record must be None or a subset of {sorted(allowed)}, got {sorted(map(str, bad))}")
+        raise BadInputError(f"record must be None or a subset of {sorted(allowed)}, got {sorted(map(str, bad))}")
     return items
 
 
@@ -352,12 +353,12 @@ def start_nodes(
         return torch.multinomial(law.to(device=device, dtype=torch.float64), n_tokens, replacement=True, generator=gen)
     out = torch.as_tensor(start, device=device)
     if out.is_floating_point() or out.dtype == torch.bool:
-        raise ValueError("start must hold integer node indices (positions in node_order(graph))")
+        raise BadInputError("start must hold integer node indices (positions in node_order(graph))")
     out = out.to(torch.int64)
     if out.ndim == 0:
         out = out.expand(n_tokens)
     if out.shape != (n_tokens,):
-        raise ValueError(f"start must be an int or have shape ({n_tokens},), got shape {tuple(out.shape)}")
+        raise BadInputError(f"start must be an int or have shape ({n_tokens},), got shape {tuple(out.shape)}")
     if bool(((out < 0) | (out >= n)).any()):
-        raise ValueError(f"start indices must lie in [0, {n - 1}]")
+        raise BadInputError(f"start indices must lie in [0, {n - 1}]")
     return out.clone()

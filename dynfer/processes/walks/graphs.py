@@ -15,6 +15,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from dynfer._errors import BadInputError
+
 __all__ = ["GraphAdjacency", "graph_adjacency", "node_order", "target_array"]
 
 
@@ -85,29 +87,29 @@ def graph_adjacency(graph: Any, name: str = "graph") -> GraphAdjacency:
     if isinstance(graph, GraphAdjacency):
         return graph
     if not isinstance(graph, nx.Graph):
-        raise ValueError(f"{name} must be a networkx.Graph, got {type(graph).__name__}")
+        raise BadInputError(f"{name} must be a networkx.Graph, got {type(graph).__name__}")
     if graph.is_directed():
-        raise ValueError(
+        raise BadInputError(
             f"{name} is directed; the walks here need an undirected graph: pass graph.to_undirected() "
             "(an edge in either direction becomes one undirected edge)"
         )
     if graph.is_multigraph():
-        raise ValueError(f"{name} is a multigraph; collapse parallel edges first with networkx.Graph({name})")
+        raise BadInputError(f"{name} is a multigraph; collapse parallel edges first with networkx.Graph({name})")
     n = graph.number_of_nodes()
     if n == 0:
-        raise ValueError(f"{name} is empty (no nodes)")
+        raise BadInputError(f"{name} is empty (no nodes)")
     n_loops = nx.number_of_selfloops(graph)
     if n_loops:
-        raise ValueError(
+        raise BadInputError(
             f"{name} has {n_loops} self-loop(s); remove them with graph.remove_edges_from(nx.selfloop_edges(graph)) "
             "(lazy steps come from the diagonal of the transition matrix, not from graph edges)"
         )
     if graph.number_of_edges() == 0:
-        raise ValueError(f"{name} has no edges; a walk needs at least one edge")
+        raise BadInputError(f"{name} has no edges; a walk needs at least one edge")
     n_comp = nx.number_connected_components(graph)
     if n_comp > 1:
         largest = len(max(nx.connected_components(graph), key=len))
-        raise ValueError(
+        raise BadInputError(
             f"{name} is disconnected ({n_comp} connected components, the largest has {largest} of {n} nodes); "
             "walks need a connected graph: take the largest component with "
             "graph.subgraph(max(nx.connected_components(graph), key=len)).copy()"
@@ -143,7 +145,7 @@ def target_array(target: Any, adj: GraphAdjacency, name: str = "target") -> np.n
     if isinstance(target, Mapping):
         missing = [node for node in adj.nodes if node not in target]
         if missing:
-            raise ValueError(f"{name} mapping lacks {len(missing)} node(s), e.g. {missing[:3]!r}")
+            raise BadInputError(f"{name} mapping lacks {len(missing)} node(s), e.g. {missing[:3]!r}")
         arr = np.array([float(target[node]) for node in adj.nodes], dtype=np.float64)
     else:
         if isinstance(target, torch.Tensor):
@@ -151,11 +153,11 @@ def target_array(target: Any, adj: GraphAdjacency, name: str = "target") -> np.n
         try:
             arr = np.asarray(target, dtype=np.float64)
         except (TypeError, ValueError):
-            raise ValueError(f"{name} must be numeric array-like or a mapping node -> weight") from None
+            raise BadInputError(f"{name} must be numeric array-like or a mapping node -> weight") from None
         if arr.ndim != 1 or arr.shape[0] != n:
-            raise ValueError(f"{name} must have shape ({n},) (one weight per node), got shape {arr.shape}")
+            raise BadInputError(f"{name} must have shape ({n},) (one weight per node), got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains {int((~np.isfinite(arr)).sum())} NaN or infinite value(s)")
+        raise BadInputError(f"{name} contains {int((~np.isfinite(arr)).sum())} NaN or infinite value(s)")
     if np.any(arr <= 0):
-        raise ValueError(f"{name} must be strictly positive on every node; {int((arr <= 0).sum())} entries are <= 0")
+        raise BadInputError(f"{name} must be strictly positive on every node; {int((arr <= 0).sum())} entries are <= 0")
     return arr / arr.sum()

@@ -30,6 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from dynfer._errors import BadInputError
 from dynfer._settings import settings
 from dynfer._validation import as_tensor, make_generator, progress
 from dynfer.processes.walks.chains import (
@@ -56,9 +57,9 @@ def _check_step_exponent(b: Any) -> float:
     try:
         value = float(b)
     except (TypeError, ValueError):
-        raise ValueError(f"step_exponent must be a number in (0.5, 1], got {b!r}") from None
+        raise BadInputError(f"step_exponent must be a number in (0.5, 1], got {b!r}") from None
     if not (0.5 < value <= 1.0):
-        raise ValueError(f"step_exponent must lie in (0.5, 1] (beta_n = (n+1)^-b), got {b!r}")
+        raise BadInputError(f"step_exponent must lie in (0.5, 1] (beta_n = (n+1)^-b), got {b!r}")
     return value
 
 
@@ -126,11 +127,11 @@ class SelfRepellentWalk:
                 p = as_scipy_csr(metropolis_hastings_matrix(adj, mu, device="cpu", dtype=torch.float64))
             elif kind == "srw":
                 if target is not None:
-                    raise ValueError("target must be None with base='srw' (the simple walk targets mu ∝ degree)")
+                    raise BadInputError("target must be None with base='srw' (the simple walk targets mu ∝ degree)")
                 p = as_scipy_csr(simple_walk_matrix(adj, device="cpu", dtype=torch.float64))
                 mu = adj.degree / adj.degree.sum()
             else:
-                raise ValueError(f"base must be 'mhrw', 'srw' or a sparse transition matrix, got {base!r}")
+                raise BadInputError(f"base must be 'mhrw', 'srw' or a sparse transition matrix, got {base!r}")
         else:
             p = as_scipy_csr(base, "base")
             mu = self._check_base(p, target, adj)
@@ -155,25 +156,25 @@ class SelfRepellentWalk:
     def _check_base(p: sp.csr_matrix, target: Any, adj: Any) -> np.ndarray:
         n = adj.n_nodes
         if p.shape != (n, n):
-            raise ValueError(f"base must have shape ({n}, {n}) to match the graph, got {p.shape}")
+            raise BadInputError(f"base must have shape ({n}, {n}) to match the graph, got {p.shape}")
         if not np.all(np.isfinite(p.data)) or np.any(p.data < 0):
-            raise ValueError("base must hold finite, non-negative transition probabilities")
+            raise BadInputError("base must hold finite, non-negative transition probabilities")
         rowsum = np.asarray(p.sum(axis=1)).ravel()
         if np.max(np.abs(rowsum - 1)) > 1e-5:
-            raise ValueError(f"base rows must sum to 1; max deviation {np.max(np.abs(rowsum - 1)):.3g}")
+            raise BadInputError(f"base rows must sum to 1; max deviation {np.max(np.abs(rowsum - 1)):.3g}")
         allowed = (adj.scipy() + sp.identity(n, format="csr")).astype(bool)
         pattern = (p != 0).astype(bool)
         if (pattern > allowed).nnz:
-            raise ValueError("base has transitions between nodes that are not graph neighbours")
+            raise BadInputError("base has transitions between nodes that are not graph neighbours")
         mu = stationary_distribution(p, device="cpu", dtype=torch.float64).numpy()
         if target is not None:
             mu_t = target_array(target, adj)
             if np.abs(mu_t @ p - mu_t).sum() > 1e-5:
-                raise ValueError("target is not stationary for base (|target @ base - target|_1 > 1e-5)")
+                raise BadInputError("target is not stationary for base (|target @ base - target|_1 > 1e-5)")
             mu = mu_t
         flow = sp.diags(mu) @ p
         if abs(flow - flow.T).sum() > 1e-5:
-            raise ValueError(
+            raise BadInputError(
                 "base must be reversible with respect to its target (detailed balance mu_i P_ij = mu_j P_ji fails); "
                 "the SRRW stationary law and CLT assume reversibility"
             )
@@ -256,9 +257,10 @@ class SelfRepellentWalk:
     def _check_x(self, x: Any, name: str = "x") -> torch.Tensor:
         xt = as_tensor(x, name, dtype=self.dtype, device=self.device, ndim=(1, 2))
         if xt.shape[-1] != self._n:
-            raise ValueError(f"{name} must have {self._n} entries per row (one per node), got shape {tuple(xt.shape)}")
+            raise BadInputError(f"{name} must have {self._n} entries per row (one per node), got shape "
+                                f"{tuple(xt.shape)}")
         if bool((xt <= 0).any()):
-            raise ValueError(f"{name} must be strictly positive (visit frequencies in the simplex interior)")
+            raise BadInputError(f"{name} must be strictly positive (visit frequencies in the simplex interior)")
         return xt
 
     def kernel_rows(self, x: Any, nodes: Any) -> torch.Tensor:
@@ -288,10 +290,10 @@ class SelfRepellentWalk:
         single = isinstance(nodes, (int, np.integer)) and xt.ndim == 1
         cur = torch.as_tensor(nodes, device=self.device).to(torch.int64).reshape(-1)
         if bool(((cur < 0) | (cur >= self._n)).any()):
-            raise ValueError(f"nodes must be indices in [0, {self._n - 1}]")
+            raise BadInputError(f"nodes must be indices in [0, {self._n - 1}]")
         w = xt.expand(cur.shape[0], self._n) if xt.ndim == 1 else xt
         if w.shape[0] != cur.shape[0]:
-            raise ValueError(f"x has {w.shape[0]} rows but nodes has {cur.shape[0]} entries")
+            raise BadInputError(f"x has {w.shape[0]} rows but nodes has {cur.shape[0]} entries")
         idx, weight = self._weights(cur, w)
         weight = weight / weight.sum(dim=1, keepdim=True)
         out = torch.zeros(cur.shape[0], self._n, dtype=self.dtype, device=self.device)
@@ -384,7 +386,7 @@ class SelfRepellentWalk:
         else:
             xt = self._check_x(x0, "x0")
             if xt.ndim == 2 and xt.shape[0] != n_tokens:
-                raise ValueError(f"x0 must have shape ({n}, ) or ({n_tokens}, {n}), got {tuple(xt.shape)}")
+                raise BadInputError(f"x0 must have shape ({n}, ) or ({n_tokens}, {n}), got {tuple(xt.shape)}")
             w = (xt / xt.sum(dim=-1, keepdim=True)).expand(n_tokens, n).clone()
         counts = torch.zeros(n_tokens, n, dtype=torch.int64, device=dev)
         traj = torch.empty(n_steps, n_tokens, dtype=torch.int64, device=dev) if "trajectory" in rec else None

@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from dynfer._errors import BadInputError
 from dynfer.processes.walks.chains import as_scipy_csr
 
 __all__ = ["check_alpha", "srrw_asymptotic_covariance"]
@@ -27,9 +28,9 @@ def check_alpha(alpha: Any) -> float:
     try:
         value = float(alpha)
     except (TypeError, ValueError):
-        raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}") from None
+        raise BadInputError(f"alpha must be a finite number >= 0, got {alpha!r}") from None
     if not math.isfinite(value) or value < 0:
-        raise ValueError(f"alpha must be a finite number >= 0 (0 gives the base chain), got {alpha!r}")
+        raise BadInputError(f"alpha must be a finite number >= 0 (0 gives the base chain), got {alpha!r}")
     return value
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+from dynfer._errors import BadInputError
 from dynfer.workflows.sections._registry import KINDS, REGISTRY, Context, Section, section
 
 __all__ = ["KINDS", "Context", "Section", "registered", "section"]
@@ -32,6 +33,6 @@ def registered(kind: str | None = None) -> list[Section]:
         if not info.name.startswith("_"):
             importlib.import_module(f"{__name__}.{info.name}")
     if kind is not None and kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        raise BadInputError(f"kind must be one of {KINDS}, got {kind!r}")
     chosen = [s for s in REGISTRY.values() if kind is None or s.kind == kind]
     return sorted(chosen, key=lambda s: (KINDS.index(s.kind), s.order, s.name))

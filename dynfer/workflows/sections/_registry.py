@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dynfer._errors import BadInputError
+
 __all__ = ["KINDS", "Context", "Section", "section"]
 
 KINDS = ("data", "estimator", "backend")
@@ -77,11 +79,11 @@ def section(name: str, *, kind: str, order: int = 100) -> Callable[[Callable[[Co
         Position within its kind (lower first).
     """
     if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        raise BadInputError(f"kind must be one of {KINDS}, got {kind!r}")
 
     def register(fn: Callable[[Context], dict[str, Any]]) -> Callable[[Context], dict[str, Any]]:
         if name in REGISTRY and REGISTRY[name].run is not fn:
-            raise ValueError(f"a report section named {name!r} is already registered")
+            raise BadInputError(f"a report section named {name!r} is already registered")
         REGISTRY[name] = Section(name=name, kind=kind, order=order, run=fn)
         return fn
 
