@@ -37,7 +37,15 @@ from dynfer._settings import settings
 from dynfer._validation import resolve_seed
 from dynfer.estimators._codec import decode_params, encode_params, state_to_numpy, state_to_torch
 
-__all__ = ["FILE_FORMAT", "FORMAT_VERSION", "Estimator", "NotFittedError", "get_estimator_class", "resolve_seed"]
+__all__ = [
+    "FILE_FORMAT",
+    "FORMAT_VERSION",
+    "Estimator",
+    "NotFittedError",
+    "UnknownParameterError",
+    "get_estimator_class",
+    "resolve_seed",
+]
 
 FILE_FORMAT = "dynfer.estimator"
 """Value of ``"format"`` in files written by :meth:`Estimator.save`."""
@@ -49,6 +57,10 @@ E = TypeVar("E", bound="Estimator")
 
 class NotFittedError(ValueError, AttributeError):
     """A method that needs a fitted estimator was called before ``fit`` (or ``from_state`` / ``load``)."""
+
+
+class UnknownParameterError(BadInputError, TypeError):
+    """A keyword that the estimator does not take: a :class:`BadInputError` and, as Python does, a ``TypeError``."""
 
 
 def package_version(name: str) -> str:
@@ -240,7 +252,14 @@ class Estimator:
         merged = {**params, **overrides}
         check_param_names(cls, merged, f"{cls.__name__}.from_state")
         est = cls(**merged)
-        est._set_state(state_to_torch(state))
+        try:
+            est._set_state(state_to_torch(state))
+        except KeyError as err:
+            raise BadInputError(f"the stored state of this {cls.__name__} lacks {err}; it is incomplete or damaged: "
+                                "refit it") from None
+        except (TypeError, RuntimeError, AttributeError, IndexError) as err:
+            raise BadInputError(f"the stored state of this {cls.__name__} cannot be restored ({err}); it is damaged: "
+                                "refit it") from None
         missing = [a for a in cls.fitted_attributes if not hasattr(est, a)]
         if missing:
             raise BadInputError(f"the state does not restore {missing} of {cls.__name__}; it is incomplete")
@@ -333,7 +352,7 @@ def check_param_names(cls: type[Estimator], params: Mapping[str, Any], caller: s
 
         hints = [f"{u!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(u, known, n=1)) else repr(u)
                  for u in unknown]
-        raise TypeError(f"{caller}() got unexpected keyword argument(s) {', '.join(hints)}; "
+        raise UnknownParameterError(f"{caller}() got unexpected keyword argument(s) {', '.join(hints)}; "
                         f"the {cls.__name__} parameters are {', '.join(known)}")
 
 

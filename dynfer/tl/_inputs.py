@@ -117,6 +117,13 @@ def snapshots(adata: AnnData, spec: InputSpec) -> tuple[list[np.ndarray], np.nda
     validate_snapshots(adata, time_key, min_times=1)
     x = representation(adata, spec.use_rep)
     keep = training_mask(adata, spec.train_key, spec.train_value)
+    bad = keep & ~np.isfinite(x).all(axis=1)
+    if bad.any():
+        name = "X" if spec.use_rep in (None, "X") else f"obsm[{spec.use_rep!r}]"
+        first = str(adata.obs_names[np.flatnonzero(bad)[0]])
+        raise BadInputError(f"the representation {name}", f"{int(bad.sum())} row(s) hold NaN or infinite values "
+                            f"(first: {first!r})", "finite values in every row the fit reads",
+                            hint="drop or impute those cells first")
     t = adata.obs[time_key].to_numpy(dtype=np.float64)
     times = np.unique(t[keep])
     return [x[keep & (t == tt)] for tt in times], times

@@ -142,9 +142,13 @@ def interpolate(
     AnnData
         Sampled particles in ``X`` (the fitted representation's features) with ``obs["time"]``.
     """
-    tq = np.asarray(times, dtype=np.float64).reshape(-1) if np.ndim(times) <= 1 else None
-    if tq is None:
-        raise BadInputError(f"times must be a number or a 1-D sequence of numbers, got shape {np.shape(times)}")
+    try:
+        tq = np.asarray(times, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise BadInputError("times", f"{times!r}", "a number or a 1-D sequence of numbers") from None
+    if tq.ndim > 1:
+        raise BadInputError("times", f"an array of shape {tq.shape}", "a number or a 1-D sequence of numbers")
+    tq = tq.reshape(-1)
     if tq.size == 0:
         raise BadInputError("times is empty; pass at least one time inside the fitted span")
     stored_entry(adata, key, face=FACE)
