@@ -70,7 +70,10 @@ def _grid(
 ) -> torch.Tensor:
     """Observation times: given ``times`` ((T,) or (n_paths, T)), a regular grid, or per-path sorted uniforms."""
     if times is not None:
-        tm = torch.as_tensor(np.asarray(times, dtype=np.float64), device=device)
+        try:
+            tm = torch.as_tensor(np.asarray(times, dtype=np.float64), device=device)
+        except (TypeError, ValueError):
+            raise BadInputError("times", f"{times!r}", "an array of observation times, (T,) or (n_paths, T)") from None
         if tm.ndim not in (1, 2) or tm.shape[-1] < 1:
             raise BadInputError(f"times must have shape (T,) or (n_paths, T), got {tuple(tm.shape)}")
         return tm

@@ -24,7 +24,7 @@ import torch
 
 from dynfer._errors import BadInputError
 from dynfer._settings import settings
-from dynfer._validation import resolve_seed
+from dynfer._validation import as_tensor, check_positive, resolve_seed
 from dynfer.io._model import make_snapshots
 from dynfer.processes import SDE, LotkaVolterra, OrnsteinUhlenbeck, Repressilator
 
@@ -32,7 +32,10 @@ __all__ = ["lotka_volterra_snapshots", "ou_snapshots", "repressilator_snapshots"
 
 
 def _times(times: Any, name: str = "times") -> np.ndarray:
-    t = np.asarray(times, dtype=np.float64)
+    try:
+        t = np.asarray(times, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise BadInputError(name, f"{times!r}", "a 1-D array of finite, increasing times") from None
     if t.ndim != 1 or len(t) < 1 or not np.isfinite(t).all():
         raise BadInputError(f"{name} must be a 1-D array of finite times, got shape {t.shape}")
     if t[0] < 0 or (np.diff(t) <= 0).any():
@@ -146,6 +149,7 @@ def lotka_volterra_snapshots(
     lo, hi = _uniform_box(x0_low, x0_high, "x0_low/x0_high")
     if len(lo) != 2:
         raise BadInputError(f"x0_low and x0_high must have 2 entries (prey, predator), got {len(lo)}")
+    sigma = check_positive(sigma, "sigma", allow_zero=True)
     sde = LotkaVolterra(alpha, beta, gamma, delta, sigma=sigma, noise="multiplicative").double()
     x, tr, traj = _simulate_snapshots(sde, lo, hi, t, n, dt=dt, independent=independent, seed=seed, device=device)
     params = {
@@ -207,7 +211,7 @@ def repressilator_snapshots(
     if len(lo) != 3:
         raise BadInputError(f"x0_low and x0_high must have 3 entries (one per gene), got {len(lo)}")
     model = Repressilator(beta, n, k, gamma, n_genes=3, sigma=1.0).double()
-    sig = float(sigma)
+    sig = check_positive(sigma, "sigma")
     if not sig > 0:
         raise BadInputError(f"sigma must be > 0, got {sigma!r}")
     sde = SDE(drift=model.drift, diffusion=_relu_noise(sig), noise_type="diagonal")
@@ -289,8 +293,8 @@ def vortex_snapshots(
     c = np.asarray(center, dtype=np.float64)
     if len(lo) != 2 or c.shape != (2,):
         raise BadInputError("x0_low, x0_high and center must each have 2 entries (x, y)")
-    if not (math.isfinite(float(omega)) and float(sigma) >= 0):
-        raise BadInputError(f"omega must be finite and sigma >= 0, got omega={omega!r}, sigma={sigma!r}")
+    omega = float(as_tensor(omega, "omega", dtype=torch.float64, device="cpu", ndim=0))
+    sigma = check_positive(sigma, "sigma", allow_zero=True)
     dev = settings.resolve_device(device)
     gen = settings.generator(seed, dev)
     n_t = len(t)
@@ -367,8 +371,8 @@ def ou_snapshots(
     t = _times(times)
     dev = settings.resolve_device(device)
     gen = settings.generator(seed, dev)
-    a_in = torch.as_tensor(np.asarray(A, dtype=np.float64))
-    d_in = torch.as_tensor(np.asarray(D, dtype=np.float64))
+    a_in = as_tensor(A, "A", dtype=torch.float64, device="cpu")
+    d_in = as_tensor(D, "D", dtype=torch.float64, device="cpu")
     if a_in.ndim == 0:
         a_in = a_in * torch.ones(dim, dtype=torch.float64)
     if d_in.ndim == 0:
