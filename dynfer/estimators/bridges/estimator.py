@@ -519,9 +519,12 @@ class SchrodingerBridge(Estimator):
         """
         self._check_fitted("sample")
         try:
-            tq = np.asarray(times, dtype=np.float64).reshape(-1)
+            tq = np.asarray(times, dtype=np.float64)
         except (TypeError, ValueError):
             raise BadInputError(f"times must be a number or a sequence of numbers, got {times!r}") from None
+        if tq.ndim > 1:
+            raise BadInputError(f"times must be a number or a 1-D sequence of numbers, got shape {tq.shape}")
+        tq = tq.reshape(-1)
         if tq.size == 0:
             raise BadInputError("times is empty; give at least one time in the fitted span")
         grid = self.grid_.cpu().numpy()
