@@ -158,7 +158,11 @@ class Estimator:
 
     def _resolve_device(self) -> torch.device:
         """``self.device``, or ``settings.device`` when it is ``None`` (never stored)."""
-        return settings.resolve_device(getattr(self, "device", None))
+        device = getattr(self, "device", None)
+        try:
+            return settings.resolve_device(device)
+        except RuntimeError:  # a name torch does not know
+            raise BadInputError("device", f"{device!r}", "None, 'cpu', 'cuda' or 'cuda:i'") from None
 
     def _resolve_dtype(self) -> torch.dtype:
         """Resolve ``self.dtype`` (``None``: ``settings.dtype``) and record it as ``dtype_``."""

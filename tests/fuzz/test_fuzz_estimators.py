@@ -69,10 +69,8 @@ def test_bad_snapshots_raise_bad_input(kind):
 @settings(max_examples=60, deadline=None, derandomize=True)
 def test_bad_parameters_are_stored_then_refused_by_fit(bad):
     est = SchrodingerBridge("linear", **{"sigma": 0.3, "n_iter": 1, "seed": 0, **bad})
-    with pytest.raises((BadInputError, RuntimeError)) as info:
+    with pytest.raises(BadInputError, match=next(iter(bad))):
         est.fit(GOOD, TIMES)
-    if not isinstance(info.value, BadInputError):  # torch's own message for a device name it does not know
-        assert next(iter(bad)) == "device"
 
 
 @given(times=st.one_of(st.just([]), st.just("x"), st.just([[0.5]]), st.just([3.0]), st.just([np.nan])),

@@ -290,7 +290,14 @@ class SchrodingerBridge(Estimator):
             # a network family draws its initial weights: from the estimator's seed, not the global RNG
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                ref = make_reference(self.reference, dim, **_check_options(self.reference_kwargs, "reference_kwargs"))
+                options = _check_options(self.reference_kwargs, "reference_kwargs")
+                try:
+                    ref = make_reference(self.reference, dim, **options)
+                except BadInputError as err:
+                    if not options or "unknown reference family" in str(err):
+                        raise
+                    raise BadInputError(f"reference_kwargs={options!r} do not fit the {self.reference!r} family: "
+                                        f"{err}") from None
         return ref.to(device=device, dtype=dtype)
 
     def _n_steps(self, times: torch.Tensor, opts: dict[str, Any]) -> list[int]:
