@@ -11,8 +11,10 @@ it. :func:`fetch` resolves a file in this order:
    re-packs made for the mirror have no URL and must come from the mirror.
 
 A file whose checksum does not match is never returned: :class:`DatasetChecksumError` names the file, the expected and
-the actual digest. A file found nowhere raises :class:`DatasetNotFoundError` saying where dynfer looked and how to
-point ``DYNFER_DATA_DIR`` at a mirror.
+the actual digest. Every :func:`fetch` checks the digest again; :func:`dynfer._files.sha256_file` reuses a digest only
+while the file provably did not change (same inode, size, mtime and ctime), so a verified file altered later, even
+with its mtime set back, fails the check. A file found nowhere raises :class:`DatasetNotFoundError` saying where
+dynfer looked and how to point ``DYNFER_DATA_DIR`` at a mirror.
 """
 
 from __future__ import annotations

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 
 import numpy as np
 import pytest
 
 import dynfer
+from dynfer import _files
 from dynfer.datasets import DatasetChecksumError, DatasetNotFoundError, fetch, list_datasets, load
 from dynfer.datasets import registry as reg
 
@@ -83,6 +86,62 @@ def test_wrong_checksum_raises_a_clear_error(tiny_entry):
     msg = str(info.value)
     assert "checksum mismatch" in msg and str(tiny_entry) in msg and expected in msg
     assert hashlib.sha256(tiny_entry.read_bytes()).hexdigest() in msg
+
+
+def _flip_keeping_mtime(path):
+    """Flip one byte of ``path`` and set its mtime (and atime) back, as a careless or hostile edit would."""
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    data[3] ^= 0x01
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_mtime_ns == st.st_mtime_ns and path.stat().st_size == st.st_size
+
+
+def test_flipped_byte_with_restored_mtime_is_caught(tiny_entry):
+    # before: the memo keyed on (path, size, mtime) served the verified digest again
+    expected = reg.get_entry("dynfer_test_tiny").files["tiny.txt"].sha256
+    assert fetch("dynfer_test_tiny")["tiny.txt"] == tiny_entry
+    _flip_keeping_mtime(tiny_entry)
+    with pytest.raises(DatasetChecksumError) as info:
+        fetch("dynfer_test_tiny")
+    msg = str(info.value)
+    assert expected in msg and hashlib.sha256(tiny_entry.read_bytes()).hexdigest() in msg
+
+
+def test_memo_keys_on_ctime_and_inode(tiny_entry, monkeypatch):
+    """A remembered digest is reused for the unchanged file, and dropped when ctime or the inode changes."""
+    monkeypatch.setattr(_files, "RACY_WINDOW_NS", -(10**18))  # remember even a just-written file
+    monkeypatch.setattr(_files, "_CACHE", {})
+    reg.sha256sum(tiny_entry)
+    assert len(_files._CACHE) == 1
+    before = tiny_entry.stat().st_ctime_ns
+    time.sleep(0.05)  # let a coarse filesystem clock tick
+    _flip_keeping_mtime(tiny_entry)
+    if tiny_entry.stat().st_ctime_ns == before:
+        pytest.skip("the filesystem's ctime did not advance within 50 ms")
+    with pytest.raises(DatasetChecksumError):
+        fetch("dynfer_test_tiny")
+    # a file replaced by one of the same size and mtime is another inode with another ctime: hashed again
+    st = tiny_entry.stat()
+    for content, ok in ((b"0.0 1.0\n1.0 2.0\n", True), (b"0.0 1.0\n1.0 2.5\n", False)):
+        fresh = tiny_entry.with_name("fresh.txt")
+        fresh.write_bytes(content)
+        os.utime(fresh, ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.replace(fresh, tiny_entry)
+        if ok:
+            assert fetch("dynfer_test_tiny")["tiny.txt"] == tiny_entry
+        else:
+            with pytest.raises(DatasetChecksumError):
+                fetch("dynfer_test_tiny")
+
+
+def test_recently_changed_files_are_not_remembered(tmp_path, monkeypatch):
+    monkeypatch.setattr(_files, "_CACHE", {})
+    path = tmp_path / "new.bin"
+    path.write_bytes(b"abc")
+    assert _files.sha256_file(path) == hashlib.sha256(b"abc").hexdigest()
+    assert _files._CACHE == {}  # changed within RACY_WINDOW_NS: a later same-tick change could keep its ctime
 
 
 def test_unknown_dataset_name_lists_the_known_ones():

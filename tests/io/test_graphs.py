@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import networkx as nx
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import scipy.io
 import scipy.sparse as sp
 
+from dynfer import BadInputError
 from dynfer.io.graphs import largest_connected_component, read_edge_list, read_matrix_market
 
 # (folder/file, nodes, edges, components, largest component nodes, edges) from ../shared/data/*/PROVENANCE.md and
@@ -77,13 +79,13 @@ def test_small_edge_list(tmp_path):
 
 def test_broken_edge_lists(tmp_path):
     (tmp_path / "one.txt").write_text("1 2\n3\n")
-    with pytest.raises(ValueError, match="not an edge list"):
+    with pytest.raises(BadInputError, match=r"one.txt, line 2: the line '3' has one column"):
         read_edge_list(tmp_path / "one.txt")
     (tmp_path / "float.txt").write_text("1 2.5\n")
-    with pytest.raises(ValueError, match="node ids must be integers"):
+    with pytest.raises(BadInputError, match=r"float.txt, line 1: the node id '2.5' is not a whole number"):
         read_edge_list(tmp_path / "float.txt")
     (tmp_path / "words.txt").write_text("alice bob\n")
-    with pytest.raises(ValueError, match="not an edge list"):
+    with pytest.raises(BadInputError, match=r"words.txt, line 1: the node id 'alice' is not a whole number"):
         read_edge_list(tmp_path / "words.txt")
     (tmp_path / "empty.txt").write_text("# nothing\n")
     with pytest.raises(ValueError, match="no edges"):
@@ -109,7 +111,7 @@ def test_real_matrix_market(tmp_path):
     karate = read_matrix_market(tmp_path / "k.mtx")
     assert karate.number_of_nodes() == 34 and karate.number_of_edges() == 78
     scipy.io.mmwrite(str(tmp_path / "r.mtx"), sp.coo_matrix(np.ones((2, 3))))
-    with pytest.raises(ValueError, match="must be square"):
+    with pytest.raises(BadInputError, match=r"r.mtx, line 3: the size line gives a 2 x 3 matrix; expected a square"):
         read_matrix_market(tmp_path / "r.mtx")
 
 
@@ -123,3 +125,81 @@ def test_largest_component_checks():
     assert sorted(big.nodes()) == [5, 6, 7]
     big.add_edge(100, 101)
     assert 100 not in graph  # an independent copy
+
+
+# ------------------------------------------------------------------------------------------------ bad files fail loudly
+@pytest.mark.parametrize("token", ["1e308", "9.3e18", "9223372036854775808", "-3", "1e-400", "2.5", "nan", "inf"])
+@pytest.mark.parametrize("reader", ["edge_list", "mtx_headerless"])
+def test_node_ids_are_exact_int64(tmp_path, token, reader):
+    # before: 1e308 and 9.3e18 became node -9223372036854775808 and 1e-400 became node 0 (float parse, then astype)
+    path = tmp_path / ("g.txt" if reader == "edge_list" else "g.mtx")
+    path.write_text(f"1 2\n3 {token}\n2 3\n")
+    read = read_edge_list if reader == "edge_list" else read_matrix_market
+    with pytest.raises(BadInputError, match=rf"{path.name}, line 2: the node id '{re.escape(token)}' is (not a whole "
+                                            r"number|outside 0\.\.9223372036854775807)"):
+        read(path)
+
+
+def test_whole_numbers_in_float_notation_are_node_ids(tmp_path):
+    path = tmp_path / "saved.txt"
+    np.savetxt(path, np.array([[0, 1], [1, 2], [9223372036854775807, 0]], dtype=np.int64)[:2].astype(float))
+    assert sorted(read_edge_list(path).nodes()) == [0, 1, 2]  # np.savetxt writes 0.000000000000000000e+00
+    big = tmp_path / "big.txt"
+    big.write_text("9223372036854775807 0\n")
+    assert sorted(read_edge_list(big).nodes()) == [0, 9223372036854775807]
+
+
+def test_empty_and_utf16_edge_lists(tmp_path):
+    (tmp_path / "empty.txt").write_bytes(b"")
+    with pytest.raises(BadInputError, match=r"empty.txt: no edges"):
+        read_edge_list(tmp_path / "empty.txt")
+    (tmp_path / "u16.txt").write_bytes("1 2\n2 3\n".encode("utf-16"))
+    with pytest.raises(BadInputError, match=r"u16.txt, line 1: .*UTF-16"):
+        read_edge_list(tmp_path / "u16.txt")
+
+
+H = "%%MatrixMarket matrix coordinate real general\n"
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("3 3 2\n1 2 nan\n2 3 1\n", r"line 3: the value 'nan' is not finite"),
+    ("3 3 2\n1 2 inf\n2 3 1\n", r"line 3: the value 'inf' is not finite"),
+    ("3 3 2\n1 2 1\n2 3d 1\n", r"line 4: the index '3d' is not a whole number in 1..3"),  # scipy read (2, 3)
+    ("3 3 2\n1 2 1\n2 3 1x", r"line 4: the value '1x' is not a number"),  # scipy crashed (segfault)
+    ("3 3 2\n1 2 1\n2 9 1\n", r"line 4: the index '9' is not a whole number in 1..3"),
+    ("3 3 3\n1 2 1\n2 3 1\n", r"line 2: the size line promises 3 entries but only 2 lines follow"),
+    ("3 3 2\n1 2 1\n", r"line 2: the size line promises 2 entries but only 1 lines follow"),
+    ("3 3 1\n1 2 1\n2 3 1\n", r"line 4: more entries than the 1 of the size line"),
+    ("3 3 2\n1 2\n2 3 1\n", r"line 3: the entry '1 2' has 2 field\(s\)"),
+    ("99999999999 99999999999 2\n1 2 1\n2 3 1\n", r"line 2: the size line claims 99999999999 nodes for 2 entries"),
+    ("3 3\n1 2 1\n", r"line 2: the size line '3 3' is not 3 non-negative integers"),
+])
+def test_broken_matrix_market(tmp_path, body, message):
+    path = tmp_path / "bad.mtx"
+    path.write_text(H + body)
+    with pytest.raises(BadInputError, match=rf"bad.mtx, {message}"):
+        read_matrix_market(path)
+
+
+def test_damaged_matrix_market_banner_is_not_read_as_an_edge_list(tmp_path):
+    path = tmp_path / "g.mtx"
+    path.write_text("%%MatrixMarkeT matrix coordinate real general\n3 3 2\n1 2 1\n2 3 1\n")
+    with pytest.raises(BadInputError, match=r"g.mtx, line 1: the banner .* is not a MatrixMarket header"):
+        read_matrix_market(path)
+    path.write_text("%%MatrixMarket matrix coordinate reel general\n3 3 2\n1 2 1\n2 3 1\n")
+    with pytest.raises(BadInputError, match=r"g.mtx, line 1: the banner .* is not valid"):
+        read_matrix_market(path)
+
+
+def test_matrix_market_array_and_symmetric_layouts(tmp_path):
+    dense = np.array([[0.0, 2.0, 0.0], [0.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    scipy.io.mmwrite(str(tmp_path / "a.mtx"), dense)
+    assert {frozenset(e) for e in read_matrix_market(tmp_path / "a.mtx").edges()} == {frozenset((1, 2)),
+                                                                                       frozenset((1, 3))}
+    sym = dense + dense.T
+    scipy.io.mmwrite(str(tmp_path / "s.mtx"), sym, symmetry="symmetric")
+    assert "symmetric" in (tmp_path / "s.mtx").read_text().splitlines()[0]
+    assert {frozenset(e) for e in read_matrix_market(tmp_path / "s.mtx").edges()} == {frozenset((1, 2)),
+                                                                                       frozenset((1, 3))}
+    scipy.io.mmwrite(str(tmp_path / "z.mtx"), sp.coo_matrix((4, 4)))
+    assert list(read_matrix_market(tmp_path / "z.mtx").nodes()) == [1, 2, 3, 4]
