@@ -12,12 +12,15 @@ attribute                     environment variable        meaning
 ``progress``                  ``DYNFER_PROGRESS``         show tqdm progress bars (``0``/``false`` silences)
 ``data_dir``                  ``DYNFER_DATA_DIR``         local mirror of the real datasets, tried first
 ``cache_dir``                 ``DYNFER_CACHE_DIR``        where fetched datasets and checkpoints are cached
+``max_work``                  ``DYNFER_MAX_WORK``         largest estimated work (element-steps) a call may start
 ============================  ==========================  ==============================================
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
+import numbers
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +32,7 @@ from dynfer._errors import BadInputError
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _TRUE = {"1", "true", "yes", "on"}
+DEFAULT_MAX_WORK = 2e10
 _FALSE = {"0", "false", "no", "off"}
 
 
@@ -44,7 +48,7 @@ def _parse_bool(value: str, name: str) -> bool:
 class Settings:
     """Mutable, validated package settings (one instance: ``dynfer.settings``)."""
 
-    _FIELDS = ("device", "dtype", "seed", "progress", "data_dir", "cache_dir")
+    _FIELDS = ("device", "dtype", "seed", "progress", "data_dir", "cache_dir", "max_work")
 
     def __init__(self) -> None:
         self._device = "auto"
@@ -53,6 +57,7 @@ class Settings:
         self._progress = True
         self._data_dir: Path | None = None
         self._cache_dir: Path = Path(os.path.expanduser("~")) / ".cache" / "dynfer"
+        self._max_work = DEFAULT_MAX_WORK
         self.read_environment()
 
     # ------------------------------------------------------------------ environment
@@ -78,6 +83,16 @@ class Settings:
             self.data_dir = env["DYNFER_DATA_DIR"] or None
         if "DYNFER_CACHE_DIR" in env and env["DYNFER_CACHE_DIR"]:
             self.cache_dir = env["DYNFER_CACHE_DIR"]
+        if "DYNFER_MAX_WORK" in env:
+            raw = env["DYNFER_MAX_WORK"].strip()
+            try:
+                value = float(raw)
+            except ValueError:
+                value = math.nan
+            if not value > 0:
+                raise BadInputError(f"DYNFER_MAX_WORK must be a positive number of element-steps (e.g. 2e10) or "
+                                    f"'inf', got {raw!r}")
+            self.max_work = value
 
     # ------------------------------------------------------------------ device
     @property
@@ -180,6 +195,26 @@ class Settings:
         if value is None:
             raise BadInputError("settings.cache_dir must be a path, got None")
         self._cache_dir = Path(value).expanduser()
+
+    # ------------------------------------------------------------------ work bound
+    @property
+    def max_work(self) -> float:
+        r"""Largest estimated amount of work a call may start, in element-steps (default ``2e10``).
+
+        Simulators and solvers estimate their work before they start, e.g. steps :math:`\times` paths
+        :math:`\times` dimension for an SDE, and refuse (:class:`~dynfer.BadInputError`, naming the estimate, this
+        limit and the argument to change) what exceeds it: a call that would run for hours instead of failing at
+        once. ``float("inf")`` switches the bound off.
+        """
+        return self._max_work
+
+    @max_work.setter
+    def max_work(self, value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise BadInputError(f"settings.max_work must be a positive number (element-steps), got {value!r}")
+        if not float(value) > 0:  # also refuses NaN
+            raise BadInputError(f"settings.max_work must be > 0 (float('inf') switches the bound off), got {value!r}")
+        self._max_work = float(value)
 
     # ------------------------------------------------------------------ helpers
     def generator(self, seed: int | None = None, device: str | torch.device | None = None) -> torch.Generator:

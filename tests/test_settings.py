@@ -69,3 +69,35 @@ def test_generator_is_seeded_and_override_restores():
     with pytest.raises(ValueError, match="unknown settings"):
         with dynfer.settings.override(colour="red"):
             pass
+
+
+def test_max_work_setting_environment_and_override():
+    s = Settings()
+    assert s.max_work == 2e10
+    s.read_environment({"DYNFER_MAX_WORK": "1e6"})
+    assert s.max_work == 1e6
+    s.read_environment({"DYNFER_MAX_WORK": "inf"})
+    assert s.max_work == float("inf")
+    for bad in ("lots", "0", "-5", "nan"):
+        with pytest.raises(ValueError, match="DYNFER_MAX_WORK"):
+            Settings().read_environment({"DYNFER_MAX_WORK": bad})
+    for bad in (0, -1.0, float("nan"), "1e9", True, None):
+        with pytest.raises(ValueError, match="settings.max_work"):
+            s.max_work = bad
+    with dynfer.settings.override(max_work=123):
+        assert dynfer.settings.max_work == 123.0
+    assert dynfer.settings.max_work == 2e10
+    assert "max_work" in repr(dynfer.settings)
+
+
+def test_max_work_bounds_the_backend_and_says_how_to_change_it():
+    from dynfer.processes import SDE
+
+    sde = SDE(drift=lambda t, x: -x, diffusion=0.5)
+    x0, times = torch.zeros(100, 2), torch.linspace(0, 1, 3)
+    with dynfer.settings.override(max_work=1e6):  # 1000 steps x (100 x 2 + 1000) = 1.2e6 element-steps
+        with pytest.raises(dynfer.BadInputError, match=r"dt.*1\.2e\+06 element-steps.*max_work = 1e\+06"):
+            sde.simulate(x0, times, dt=1e-3, seed=0)
+        assert sde.simulate(x0, times, dt=1e-2, seed=0).shape == (3, 100, 2)
+    with dynfer.settings.override(max_work=float("inf")):
+        assert sde.simulate(x0, times, dt=1e-3, seed=0).shape == (3, 100, 2)

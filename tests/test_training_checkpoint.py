@@ -233,3 +233,51 @@ def test_sigkilled_process_resumes_exactly(tmp_path):
     whole = torch.load(tmp_path / "b" / "final.pt")
     for k, v in whole.items():
         assert torch.equal(resumed[k], v), k
+
+
+def _dead_pid():
+    """A pid no process can have: above the kernel's pid_max (checked with os.kill)."""
+    try:
+        with open("/proc/sys/kernel/pid_max") as fh:
+            pid = int(fh.read()) + 1
+    except OSError:
+        pid = 2**22 + 1  # the largest pid_max Linux allows is 2**22
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except PermissionError:
+            pass
+        pid += 1
+
+
+@pytest.mark.skipif(os.name != "posix", reason="pid liveness is checked with os.kill(pid, 0) on POSIX only")
+def test_stale_temporaries_of_dead_writers_are_cleaned(tmp_path):
+    from dynfer.training.checkpoint import STALE_TMP_SECONDS, clean_stale_temporaries
+
+    path = tmp_path / "last.pt"
+    dead = tmp_path / f".last.pt.{_dead_pid()}.tmp"  # a writer killed while writing
+    live = tmp_path / f".last.pt.{os.getppid()}.tmp"  # a live writer (the parent process) mid-write
+    other = tmp_path / f".other.pt.{_dead_pid()}.tmp"  # another file's temporary: not ours to touch
+    group = tmp_path / ".last.pt.0.tmp"  # pid 0 is never a writer (os.kill(0, 0) would signal the group)
+    for f in (dead, live, other, group):
+        f.write_bytes(b"partial")
+    save_checkpoint({"format": 1, "step": 1}, path)
+    assert not dead.exists() and not group.exists()
+    assert live.exists() and other.exists()
+    assert load_checkpoint(path)["step"] == 1 and live.exists()
+    # a live pid's file untouched for longer than the threshold is abandoned (a reused pid): loading removes it
+    old = live.stat().st_mtime - STALE_TMP_SECONDS - 10
+    os.utime(live, (old, old))
+    assert load_checkpoint(path)["step"] == 1
+    assert sorted(os.listdir(tmp_path)) == sorted([other.name, "last.pt"])
+    assert clean_stale_temporaries(tmp_path / "missing" / "last.pt") == []  # no folder: nothing to do
+
+
+def test_fit_cleans_a_temporary_left_by_a_killed_run(tmp_path):
+    stale = tmp_path / f".{CHECKPOINT_NAME}.{_dead_pid()}.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    x, y = data(64)
+    fit(new_model(0), mse, (x, y), batch_size=16, max_steps=4, seed=0, device="cpu", checkpoint_dir=tmp_path)
+    assert sorted(os.listdir(tmp_path)) == [CHECKPOINT_NAME]

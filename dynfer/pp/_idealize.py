@@ -31,7 +31,7 @@ import pandas as pd
 
 from dynfer import _keys as K
 from dynfer._errors import BadInputError
-from dynfer._validation import resolve_seed
+from dynfer._validation import check_memory, check_work, resolve_seed
 
 __all__ = ["dwell_times", "idealize", "idealize_trace"]
 
@@ -187,6 +187,7 @@ def _baum_welch(
     tol: float,
     shared_noise: bool,
     update_levels: bool,
+    ll_offset: float = 0.0,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, float, int, bool]:
     r"""Baum–Welch (EM) re-estimation of the transition matrix, initial law and (optionally) the Gaussian levels.
 
@@ -197,7 +198,8 @@ def _baum_welch(
     summed over the transitions inside trajectories; with :math:`\gamma_t(j) \propto \alpha_t(j) \beta_t(j)`,
     :math:`\hat\mu_j = \sum_t \gamma_t(j) x_t / \sum_t \gamma_t(j)` and
     :math:`\hat\sigma^2 = \frac1T \sum_{t,j} \gamma_t(j) (x_t - \hat\mu_j)^2` (per state when not shared).
-    Stops when the log-likelihood changes by less than ``tol`` relative.
+    Stops when the log-likelihood (plus ``ll_offset``, the change of units of ``x``) changes by less than ``tol``
+    relative.
     """
     inner = ~starts[1:]
     means, sds = levels["means"].copy(), levels["sds"].copy()
@@ -207,7 +209,7 @@ def _baum_welch(
     for it in range(1, n_iter + 1):  # noqa: B007
         E, offset = _scaled_emissions(x, means, sds)
         alpha, beta, logc = _forward_backward(E, A, pi, starts)
-        new_ll = float(logc.sum() + offset.sum())
+        new_ll = float(logc.sum() + offset.sum()) + ll_offset
         u = E[1:] * beta[1:]
         d = np.einsum("ti,ti->t", alpha[:-1] @ A, u)
         w = np.where(inner, 1.0 / d, 0.0)
@@ -236,6 +238,47 @@ def _baum_welch(
     A, pi = A[np.ix_(order, order)], pi[order]
     out = {"weights": levels["weights"][order], "means": means[order], "sds": sds[order]}
     return out, A, pi, loglik, it, converged
+
+
+def _check_iterations(n_iter: Any) -> int:
+    if isinstance(n_iter, bool) or not isinstance(n_iter, int | np.integer) or n_iter < 1:
+        raise BadInputError("n_iter", f"{n_iter!r}", "a positive integer (Baum-Welch iterations at most)")
+    return int(n_iter)
+
+
+def _check_size(T: int, K: int, n_iter: int, n_fit: int) -> None:
+    r"""Refuse an idealisation whose work or memory is out of reach, before fitting anything.
+
+    Work, in element-steps: the mixture fit (``n_fit`` samples :math:`\times K \times` 1000 EM iterations at most)
+    plus :math:`2 n_{iter} + 1` passes (forward-backward per Baum-Welch iteration, then Viterbi) over :math:`T`
+    samples of :math:`K^2` transition entries each (the sequential recursion's count; the blocked scans do :math:`K`
+    times more arithmetic in vectorised matrix products). Memory: the Viterbi block step holds
+    :math:`B K^3` float64 (:math:`B \approx \sqrt T` blocks), the messages about a dozen :math:`T \times K` arrays.
+    """
+    passes = 2 * n_iter + 1 if n_iter else 0
+    work = float(n_fit) * K * 1000 + float(passes) * T * K * K
+    check_work(work, "idealize: n_states", f"n_states={K} on {T} samples ({passes} passes of {K}x{K} transitions per "
+               "sample and a mixture fit)", change="use fewer states (n_states) or fewer samples")
+    if n_iter:
+        B, _ = _layout(max(T, 1))
+        nbytes = 8.0 * (B * K**3 + 12 * T * K)
+        check_memory(nbytes, "idealize: n_states", f"n_states={K} on {T} samples", device="cpu",
+                     change="use fewer states (n_states) or split the recording")
+
+
+def _standard_units(x: np.ndarray) -> tuple[np.ndarray, float, float, float]:
+    """``z = (x - shift) / unit`` with zero mean and unit sd, computed without overflow; and ``log(unit)``."""
+    amax = float(np.abs(x).max())
+    xs = x / amax if amax > 0 else x
+    c, sd = float(xs.mean()), float(xs.std())
+    if not sd > 0:
+        raise BadInputError("current", "a constant current", "a current that moves between levels")
+    return (xs - c) / sd, amax * c, amax * sd, float(np.log(amax) + np.log(sd))
+
+
+def _original_units(levels: dict[str, np.ndarray], shift: float, unit: float) -> dict[str, np.ndarray]:
+    """Levels fitted in standard units, back in the units of the current."""
+    return {**levels, "means": shift + unit * levels["means"], "sds": unit * levels["sds"]}
 
 
 def idealize_trace(
@@ -297,28 +340,34 @@ def idealize_trace(
         )
     if T < 2 * n_states:
         raise BadInputError(f"current has {T} samples; at least {2 * n_states} are needed for {n_states} states")
+    n_iter = _check_iterations(n_iter)
+    _check_size(T, int(n_states), n_iter if method == "gmm_hmm" else 0, min(T, max_fit_samples))
     starts = np.zeros(T, dtype=bool) if trajectory_starts is None else np.asarray(trajectory_starts, dtype=bool).copy()
     if starts.shape != (T,):
         raise BadInputError(f"trajectory_starts must have shape ({T},), got {starts.shape}")
     starts[0] = True
-    levels = _fit_levels(x, int(n_states), seed=seed, max_fit_samples=max_fit_samples, shared_noise=shared_noise)
+    # fit in standard units z = (x - shift) / unit: the mixture's variance and the emissions of currents near the
+    # float64 limits (1e300 or 1e-300) would overflow or vanish; every step is equivariant, so nothing else changes
+    z, shift, unit, log_unit = _standard_units(x)
+    levels = _fit_levels(z, int(n_states), seed=seed, max_fit_samples=max_fit_samples, shared_noise=shared_noise)
     if len(np.unique(np.round(levels["means"], 12))) < n_states or not (levels["sds"] > 0).all():
         raise BadInputError(f"the current does not show {n_states} distinct levels (the mixture fit collapsed)")
     params: dict[str, Any] = {"method": method, "shared_noise": shared_noise, "seed": seed}
     if method == "gmm":
-        logp = _log_emissions(x, levels["means"], levels["sds"]) + np.log(levels["weights"])[None, :]
-        params.update(levels)
+        logp = _log_emissions(z, levels["means"], levels["sds"]) + np.log(levels["weights"])[None, :]
+        params.update(_original_units(levels, shift, unit))
         return logp.argmax(axis=1).astype(np.int64), params
     n = int(n_states)
     eps = 0.01
     A0 = np.full((n, n), eps / (n - 1))
     np.fill_diagonal(A0, 1.0 - eps)
-    params["mixture_means"], params["mixture_sds"] = levels["means"], levels["sds"]
+    mixture = _original_units(levels, shift, unit)
+    params["mixture_means"], params["mixture_sds"] = mixture["means"], mixture["sds"]
     levels, A, pi, loglik, it, converged = _baum_welch(
-        x, starts, levels, A0, levels["weights"].copy(), n_iter=n_iter, tol=tol, shared_noise=shared_noise,
-        update_levels=update_levels)
-    params.update(levels)
-    E, _ = _scaled_emissions(x, levels["means"], levels["sds"])
+        z, starts, levels, A0, levels["weights"].copy(), n_iter=n_iter, tol=tol, shared_noise=shared_noise,
+        update_levels=update_levels, ll_offset=-T * log_unit)
+    params.update(_original_units(levels, shift, unit))
+    E, _ = _scaled_emissions(z, levels["means"], levels["sds"])
     with np.errstate(divide="ignore"):
         logA, logpi = np.log(A), np.log(pi)
     states = _viterbi_scan(np.log(E), starts.astype(np.intp), np.stack([logA, np.broadcast_to(logpi, (n, n))]))

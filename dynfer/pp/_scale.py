@@ -1,4 +1,4 @@
-"""Feature scaling and linear representations of snapshot data: standardisation and PCA, delegated to scanpy."""
+"""Feature scaling and linear representations of snapshot data: standardisation (scanpy's conventions) and PCA."""
 
 from __future__ import annotations
 
@@ -18,20 +18,51 @@ __all__ = ["pca", "standardize"]
 _PER = ("dataset", "time", "global")
 
 
-def _dense_float(x) -> np.ndarray:
+def _dense_float(x, where: str = "adata.X") -> np.ndarray:
+    """``x`` as a dense real array (a copy): floating dtypes kept, integers and booleans as float64."""
     arr = x.toarray() if sparse.issparse(x) else np.array(x, copy=True)
+    if arr.dtype.kind not in "biuf":
+        raise BadInputError(where, f"dtype {arr.dtype}", "real numbers (float, int or bool)")
+    if arr.ndim != 2:
+        raise BadInputError(where, f"shape {arr.shape}", "a (cells, features) matrix")
     if not np.issubdtype(arr.dtype, np.floating):
         arr = arr.astype(np.float64)
     return arr
 
 
+def _moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-feature ``(amax, xs, mean_s, std_s)`` of float64 ``x``: ``xs = x / amax`` and its mean and sd (ddof=1).
+
+    Scaling each feature by its largest magnitude first keeps the sums finite for values near the float64 limit.
+    """
+    amax = np.abs(x).max(axis=0) if x.shape[0] else np.ones(x.shape[1])
+    amax = np.where(amax > 0, amax, 1.0)
+    xs = x / amax
+    std_s = xs.std(axis=0, ddof=1) if x.shape[0] > 1 else np.zeros(x.shape[1])
+    if ((std_s > 0) & ~(std_s * amax > 0)).any():
+        raise BadInputError("adata.X", f"features whose standard deviation underflows float64 (values as small as "
+                            f"{float(amax.min()):.3g})", "features on a scale float64 resolves",
+                            hint="multiply X by a large constant first")
+    return amax, xs, xs.mean(axis=0), std_s
+
+
 def _scale_block(x: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Standardise float64 ``x`` per feature (ddof=1; a constant feature is centred, its sd recorded as 1)."""
     if x.shape[0] < 2:
         raise BadInputError(f"{where} has {x.shape[0]} cell(s); standardising needs at least two")
-    import scanpy as sc  # imported on use: scanpy takes seconds to import
+    amax, xs, mean_s, std_s = _moments(x)
+    const = std_s == 0
+    out = (xs - mean_s) * np.where(const, amax, 1.0) / np.where(const, 1.0, std_s)
+    return out, mean_s * amax, np.where(const, 1.0, std_s * amax)
 
-    out, mean, std = sc.pp.scale(x, zero_center=True, copy=True, return_mean_std=True)
-    return np.asarray(out), np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
+
+def _cast_back(z: np.ndarray, dtype: np.dtype, where: str) -> np.ndarray:
+    """``z`` in ``dtype``, refusing values that do not fit it."""
+    out = z.astype(dtype, copy=False)
+    if not np.isfinite(out).all():
+        raise BadInputError(where, f"standardised values beyond the range of {dtype}",
+                            "values that fit the dtype of X", hint="convert X to float32 or float64 first")
+    return out
 
 
 def standardize(
@@ -46,16 +77,18 @@ def standardize(
     With per-feature mean :math:`\mu_j` and standard deviation :math:`s_j` (``ddof=1``, as :func:`scanpy.pp.scale`)
     every entry becomes :math:`x_{ij} \leftarrow (x_{ij} - \mu_j) / s_j`:
 
-    * ``per="dataset"``: :math:`\mu_j, s_j` over all cells (:func:`scanpy.pp.scale`); every feature then has zero
+    * ``per="dataset"``: :math:`\mu_j, s_j` over all cells (as :func:`scanpy.pp.scale`); every feature then has zero
       mean and unit variance;
-    * ``per="time"``: :math:`\mu_j, s_j` within each time point (:func:`scanpy.pp.scale` on each block); this
+    * ``per="time"``: :math:`\mu_j, s_j` within each time point (as :func:`scanpy.pp.scale` on each block); this
       removes the change of mean and spread over time, so use it only to remove batch effects between time points;
     * ``per="global"``: per-feature :math:`\mu_j` but one scale for all features,
       :math:`s = (\frac{1}{d}\sum_j s_j^2)^{1/2}`, which keeps the relative scale of the features and so the
       geometry of Euclidean (optimal-transport) distances up to one factor.
 
     Constant features (:math:`s_j = 0`) are centred and left unscaled (scanpy's rule). Sparse ``X`` is densified
-    (centring makes it dense); integer ``X`` becomes float64; floating ``X`` keeps its dtype.
+    (centring makes it dense); integer ``X`` becomes float64; floating ``X`` keeps its dtype. Everything is computed in
+    float64 (each feature divided by its largest magnitude first, so that values near the float64 limit do not
+    overflow) and the result cast back; ``mean`` and ``std`` are recorded in float64.
 
     Parameters
     ----------
@@ -90,6 +123,8 @@ def standardize(
     x = _dense_float(adata.X)
     if not np.isfinite(x).all():
         raise BadInputError("adata.X contains NaN or infinite values")
+    dtype = x.dtype
+    x = x.astype(np.float64)  # float16 sums overflow and lose every digit: compute in float64, cast back at the end
     record: dict = {"per": per}
     if per == "time":
         validate_snapshots(adata, time_key, min_times=1)
@@ -102,21 +137,60 @@ def standardize(
             x[rows], means[k], stds[k] = _scale_block(x[rows], f"time point {t:g}")
         record.update(mean=means, std=stds, times=distinct, time_key=time_key)
     else:
-        scaled, mean, std = _scale_block(x, "adata")
+        if x.shape[0] < 2:
+            raise BadInputError(f"adata has {x.shape[0]} cell(s); standardising needs at least two")
         if per == "global":
-            var = np.where(std == 1.0, x.var(axis=0, ddof=1), std**2)  # scanpy replaces zero std by 1
-            scale = float(np.sqrt(var.mean()))
-            if scale == 0.0:
+            amax, xs, mean_s, std_s = _moments(x)
+            sd = std_s * amax  # true per-feature sd (0 for a constant feature)
+            top = float(sd.max()) if sd.size else 0.0
+            if top == 0.0:
                 raise BadInputError("adata.X is constant; per='global' cannot scale it")
-            x = ((x - mean) / scale).astype(x.dtype, copy=False)
-            std = np.full_like(mean, scale)
+            scale = top * float(np.sqrt(np.mean((sd / top) ** 2)))
+            x = (xs - mean_s) * (amax / scale)
+            mean, std = mean_s * amax, np.full(x.shape[1], scale)
         else:
-            x = scaled
+            x, mean, std = _scale_block(x, "adata")
         record.update(mean=mean, std=std)
+    x = _cast_back(x, dtype, "adata.X")
     out = adata.copy() if copy else adata
     out.X = x
     out.uns["standardize"] = record
     return out if copy else None
+
+
+def _check_spread(adata: AnnData, dtype: np.dtype) -> None:
+    """Refuse ``X`` whose (masked) features have zero variance, or a variance or components out of ``dtype``'s range.
+
+    ARPACK fails on a zero or denormal variance ("starting vector is zero") and the SVD on one that overflows; the
+    embedding of float16 ``X`` overflows where a centred row is longer than float16's largest value.
+    """
+    x = adata.X
+    if "highly_variable" in adata.var and adata.var["highly_variable"].dtype == bool:  # scanpy's default mask
+        x = x[:, np.flatnonzero(adata.var["highly_variable"].to_numpy())]
+    x = _dense_float(x)
+    if x.shape[1] == 0:
+        raise BadInputError("adata.X", "no features (after the highly_variable mask)", "at least one feature")
+    x = x.astype(np.float64)
+    amax, xs, mean_s, std_s = _moments(x)
+    top = float(amax.max())
+    spread = (std_s * (amax / top)) ** 2  # variances in units of top**2, all finite
+    if not spread.sum() > 0:
+        raise BadInputError("adata.X", "zero variance: every feature is constant", "features that vary across cells "
+                            "(principal components need some spread)")
+    compute = np.dtype(np.float32) if dtype == np.float16 else dtype  # float16 is decomposed in float32
+    info = np.finfo(compute)
+    log_var = 2 * np.log(top) + np.log(spread.sum())  # log of the total variance, without overflow
+    low, high = np.log(info.tiny) - np.log(info.eps), np.log(info.max) + np.log(info.eps)
+    if not low < log_var < high:
+        raise BadInputError("adata.X", f"a total variance of about 1e{log_var / np.log(10):.0f}, outside what "
+                            f"{compute} resolves (1e{low / np.log(10):.0f} to 1e{high / np.log(10):.0f})",
+                            "values on a scale the decomposition can handle", hint="rescale X (e.g. pp.standardize)"
+                            + ("" if compute == np.float64 else " or convert it to float64"))
+    norm = top * float(np.sqrt(((xs - mean_s) ** 2 * (amax / top) ** 2).sum(axis=1).max()))
+    if dtype == np.float16 and not norm < np.finfo(np.float16).max:
+        raise BadInputError("adata.X", f"float16 values whose principal components reach {norm:.3g}",
+                            f"components within float16's range ({np.finfo(np.float16).max:.0f})",
+                            hint="convert X to float32 or rescale it")
 
 
 def pca(
@@ -172,9 +246,12 @@ def pca(
     if isinstance(n_comps, bool) or not isinstance(n_comps, int | np.integer) or not 1 <= n_comps <= limit:
         raise BadInputError(f"n_comps must be an integer in [1, min(n_obs, n_vars) = {limit}], got {n_comps!r}")
     data = adata.X.data if sparse.issparse(adata.X) else np.asarray(adata.X)
+    if data.dtype.kind not in "biuf":
+        raise BadInputError("adata.X", f"dtype {data.dtype}", "real numbers (float, int or bool)")
     if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
         raise BadInputError("adata.X contains NaN or infinite values")
     dtype = data.dtype if np.issubdtype(data.dtype, np.floating) else np.float64
+    _check_spread(adata, np.dtype(dtype))
     solver = None
     if n_comps >= limit:  # ARPACK needs n_comps < min(n_obs, n_vars): use an exact SVD instead
         solver = "covariance_eigh" if sparse.issparse(adata.X) else "full"

@@ -121,6 +121,9 @@ def trajectories_to_snapshots(
     rng = np.random.default_rng(seed)
     obs_times = adata.obs[time_key].to_numpy(dtype=np.float64)
     traj = adata.obs[trajectory_key]
+    if bool(traj.isna().any()):
+        raise BadInputError(f"adata.obs[{trajectory_key!r}]", f"{int(traj.isna().sum())} missing trajectory label(s)",
+                            "a label on every row (trajectory_key names the path of each row)")
     codes = np.asarray(pd.Categorical(traj, categories=list(dict.fromkeys(traj))).codes, dtype=np.int64)
     n_traj = int(codes.max()) + 1 if len(codes) else 0
     record: dict = {"seed": seed, "n_trajectories": n_traj, "time_key": time_key}

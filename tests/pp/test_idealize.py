@@ -186,3 +186,44 @@ def test_array_core_single_trace():
     states, params = idealize_trace(x, 2)
     assert (states == truth).mean() > 0.999
     assert params["converged"]
+
+
+def test_too_many_states_are_refused_before_fitting():
+    import time
+
+    import anndata as ad
+
+    import dynfer
+
+    adata = ad.AnnData(np.random.default_rng(0).normal(size=(10_000, 1)))
+    start = time.perf_counter()
+    with pytest.raises(dynfer.BadInputError, match=r"idealize: n_states: n_states=500 on 10000 samples.*5\.75e\+10 "
+                       r"element-steps.*max_work = 2e\+10.*fewer states"):
+        idealize(adata, 500)  # would have taken hours, and ~100 GB for the Viterbi blocks
+    assert time.perf_counter() - start < 1 and "state" not in adata.obs
+    with dynfer.settings.override(max_work=float("inf")), pytest.raises(dynfer.BadInputError, match="needs .*GiB"):
+        idealize(adata, 500)  # the memory bound still holds
+    with pytest.raises(dynfer.BadInputError, match="n_iter: 0"):
+        idealize_trace(np.r_[np.zeros(10), np.ones(10)], 2, n_iter=0)
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300, 1e-12, 1e12])
+def test_currents_at_any_scale_give_the_same_states(scale):
+    rng = np.random.default_rng(0)
+    truth = np.repeat(rng.integers(0, 2, 40), 25)
+    x = truth * 1.0 + 0.2 * rng.standard_normal(truth.size)
+    ref_states, ref = idealize_trace(x, 2, seed=0)
+    states, params = idealize_trace(x * scale, 2, seed=0)  # 1e300: the mixture's reg_covar overflowed to inf
+    np.testing.assert_array_equal(states, ref_states)
+    # the same fit up to the rounding EM's stopping rule lets through
+    np.testing.assert_allclose(params["means"], ref["means"] * scale, rtol=1e-3, atol=1e-3 * scale)
+    np.testing.assert_allclose(params["sds"], ref["sds"] * scale, rtol=1e-3)
+    np.testing.assert_allclose(params["log_likelihood"], ref["log_likelihood"] - truth.size * np.log(scale),
+                               rtol=1e-6)
+
+
+def test_constant_current_is_refused():
+    import dynfer
+
+    with pytest.raises(dynfer.BadInputError, match="current: a constant current"):
+        idealize_trace(np.full(50, 3.0), 2)

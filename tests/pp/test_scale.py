@@ -88,3 +88,40 @@ def test_pbmc_standardize_pca(shared_data):
     np.testing.assert_allclose(adata.X.std(axis=0, ddof=1), 1.0, rtol=1e-10)
     pca(adata, 5)
     assert adata.obsm["X_pca"].shape == (10500, 5)
+
+
+@pytest.mark.parametrize("per", ["dataset", "time", "global"])
+def test_float16_is_standardised_in_float64_without_nan(per):
+    adata = _snapshots()
+    adata.X = (adata.X * 1000).astype(np.float16)  # float16 sums overflow: per="time" wrote NaN into X and std
+    standardize(adata, per=per)
+    rec = adata.uns["standardize"]
+    assert adata.X.dtype == np.float16 and np.isfinite(adata.X).all()
+    assert rec["std"].dtype == np.float64 and np.isfinite(rec["std"]).all() and (rec["std"] > 0).all()
+    np.testing.assert_allclose(adata.X.astype(np.float64).mean(axis=0) if per != "time" else 0.0, 0.0, atol=2e-2)
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_extreme_scales_standardise_exactly(scale):
+    adata = _snapshots()
+    ref = standardize(adata, copy=True)
+    adata.X = adata.X * scale  # variances of 1e600 or 1e-600 leave float64
+    out = standardize(adata, copy=True)
+    np.testing.assert_allclose(out.X, ref.X, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(out.uns["standardize"]["std"], ref.uns["standardize"]["std"] * scale, rtol=1e-10)
+
+
+def test_pca_refuses_zero_and_unresolvable_variance():
+    import dynfer
+
+    adata = _snapshots()
+    adata.X = np.zeros_like(adata.X)
+    with pytest.raises(dynfer.BadInputError, match="adata.X: zero variance: every feature is constant"):
+        pca(adata, 2)  # was ARPACK's "starting vector is zero"
+    adata.X = _snapshots().X * 1e200
+    with pytest.raises(dynfer.BadInputError, match="adata.X: a total variance of about 1e40"):
+        pca(adata, 2)  # was an ARPACK factorisation error
+    adata.X = (_snapshots().X * 1e-30).astype(np.float32)
+    with pytest.raises(dynfer.BadInputError, match="outside what float32 resolves.*convert it to float64"):
+        pca(adata, 2)
+    assert "X_pca" not in adata.obsm

@@ -80,3 +80,13 @@ def test_in_place_and_errors():
         trajectories_to_snapshots(no_traj)
     assert trajectories_to_snapshots(adata, times=[0.5, 1.0]) is None
     assert adata.n_obs == 6 and "trajectory" not in adata.obs
+
+
+def test_missing_trajectory_labels_are_refused():
+    import dynfer
+
+    adata = _paths()
+    adata.obs["trajectory"] = adata.obs["trajectory"].astype(object)
+    adata.obs.loc[adata.obs_names[0], "trajectory"] = None
+    with pytest.raises(dynfer.BadInputError, match=r"adata.obs\['trajectory'\]: 1 missing trajectory label"):
+        trajectories_to_snapshots(adata, copy=True)  # was pandas' "Categorical categories cannot be null"

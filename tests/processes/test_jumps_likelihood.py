@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -113,3 +115,19 @@ def test_likelihood_peaks_near_truth():
     truth = float(rm.log_likelihood(paths, times))
     for scale in (0.8, 1.25):
         assert float(RateMatrix(rm.Q * scale).log_likelihood(paths, times)) < truth
+
+
+@pytest.mark.parametrize("lag", [2e3, 1e20, 1e300])
+def test_transition_matrices_far_beyond_the_time_scales(lag):
+    # torch.linalg.matrix_exp returns zeros at |Q t| = 1e20 and infinities at 1e300 (found by fuzzing: the
+    # log-likelihood came back +inf); squaring a short-lag exponential, renormalised, gives the stationary rows
+    q = torch.tensor([[-0.5, 0.0, 0.5], [0.5, -0.5, 0.0], [0.0, 0.5, -0.5]], dtype=torch.float64, requires_grad=True)
+    rm = RateMatrix(q)
+    torch.testing.assert_close(rm.transition_matrix(lag).detach(), torch.full((3, 3), 1 / 3, dtype=torch.float64))
+    ll = jump_log_likelihood(q, [[0, 0, 1]], [0.0, 1.0, 1.0 + lag])
+    expected = math.log(float(torch.linalg.matrix_exp(q.detach())[0, 0])) + math.log(1 / 3)
+    assert float(ll.detach()) == pytest.approx(expected, rel=1e-9)
+    ll.backward()
+    assert bool(torch.isfinite(q.grad).all())
+    absorbing = RateMatrix(torch.tensor([[-1.0, 1.0], [0.0, 0.0]], dtype=torch.float64)).transition_matrix(lag)
+    torch.testing.assert_close(absorbing, torch.tensor([[0.0, 1.0], [0.0, 1.0]], dtype=torch.float64))

@@ -128,3 +128,54 @@ def test_other_methods_reject_bad_input():
         flashing_ratchet(float("inf"))
     with pytest.raises(ValueError, match="relaxation_time"):
         RateMatrix([[0.0]]).relaxation_time()
+
+
+def test_fast_rates_are_refused_before_simulating():
+    import time
+
+    import dynfer
+
+    fast = torch.tensor([[-1e12, 1e12], [1e12, -1e12]], dtype=torch.float64)
+    start = time.perf_counter()
+    with pytest.raises(dynfer.BadInputError, match=r"gillespie: rates: about 1e\+12 jump events per path.*100 of "
+                       r"100 paths.*exit rates up to 1e\+12.*max_work = 2e\+10.*slower rates"):
+        gillespie(fast, torch.linspace(0, 1, 11), 0, n_paths=100, seed=0)
+    with pytest.raises(dynfer.BadInputError, match="RateMatrix.simulate: rates"):
+        RateMatrix(fast).simulate(100, torch.linspace(0, 1, 11), seed=0)
+    trap = torch.tensor([[-1e9, 1e9, 0.0], [1e9, -1e9, 0.0], [0.0, 0.0, 0.0]], dtype=torch.float64)
+    with pytest.raises(dynfer.BadInputError, match="first_passage_times: rates: about 1e\\+09"):
+        first_passage_times(trap, 0, 2, 100, max_time=1.0, seed=0)
+    assert time.perf_counter() - start < 5
+    # the estimate follows the paths: a fast state that is left at once for an absorbing one costs one event
+    absorbed = torch.tensor([[-1e12, 1e12], [0.0, 0.0]], dtype=torch.float64)
+    assert bool((gillespie(absorbed, torch.linspace(0, 1, 11), 0, n_paths=100, seed=0)[:, 1:] == 1).all())
+    assert bool(torch.isfinite(first_passage_times(torch.tensor([[-1e9, 1e9, 0], [0, 0, 0], [0, 0, 0.0]],
+                                                                dtype=torch.float64), 0, 2, 10, max_time=1.0,
+                                                   seed=0)).logical_not().all())
+    # a run that would take too long without max_time stops at the bound instead of running on
+    rare = torch.tensor([[-1.0, 1.0, 0.0], [1.0, -1.0 - 1e-9, 1e-9], [0.0, 0.0, 0.0]], dtype=torch.float64)
+    with dynfer.settings.override(max_work=1e6), pytest.raises(dynfer.BadInputError, match="still short of the "
+                                                                                           "target after"):
+        first_passage_times(rare, 0, 2, 10, seed=0)
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda q: jump_log_likelihood(q, np.array([[0, 1]], dtype=object), [0.0, 1.0]), "paths: a ndarray of dtype "
+         "object"),
+        (lambda q: jump_log_likelihood(q, [[0, 1]], [0.0, 1.0], lengths=np.array(["a"])), "lengths"),
+        (lambda q: gillespie(q, [0.0, 1.0], np.array([0, "a"], dtype=object)), "initial"),
+        (lambda q: gillespie(q, [0.0, 1.0], 0, n_paths=2.5), "n_paths: 2.5"),
+        (lambda q: gillespie(q, [0.0, 1.0], 0, n_paths="2"), "n_paths: '2'"),
+        (lambda q: first_passage_times(q, 0, np.array(["x"]), 3), "target"),
+        (lambda q: RateMatrix(q).mfpt(np.array([None])), "target"),
+        (lambda q: RateMatrix(q).simulate(2, [0.0, 1.0], initial=np.array([True, False])), "initial: a boolean"),
+    ],
+)
+def test_bad_labels_and_counts_are_bad_input(call, match):
+    import dynfer
+
+    q = torch.tensor([[-1.0, 1.0], [2.0, -2.0]], dtype=torch.float64)
+    with pytest.raises(dynfer.BadInputError, match=match):  # were TypeErrors from torch.as_tensor / torch.full
+        call(q)

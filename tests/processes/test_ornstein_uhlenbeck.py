@@ -77,5 +77,52 @@ def test_bad_parameters_raise():
         OrnsteinUhlenbeck(1.0, 1.0)
     with pytest.raises(ValueError, match="NaN"):
         OrnsteinUhlenbeck(float("nan"), 1.0, dim=2)
-    with pytest.raises(ValueError, match="t must be >= 0"):
+    with pytest.raises(ValueError, match="t must be finite and >= 0"):
         OrnsteinUhlenbeck(1.0, 1.0, dim=1).transition(torch.zeros(1, 1), -1.0)
+
+
+def test_transition_over_long_lags_is_the_stationary_law():
+    # Van Loan's block exponential holds e^{At}, which overflows for long lags: the Lyapunov form takes over
+    ou = OrnsteinUhlenbeck(torch.tensor([[1.0, 0.3], [0.0, 2.0]], dtype=torch.float64), 0.5 * torch.eye(2,
+                           dtype=torch.float64))
+    for t in (30.0, 1e3, 1e300):
+        mean, cov = ou.transition(torch.ones(3, 2, dtype=torch.float64), t)
+        torch.testing.assert_close(cov, ou.stationary_covariance(), rtol=1e-10, atol=1e-12)
+        assert float(mean.abs().max()) < 1e-10
+    # both formulas agree where they meet
+    a, b = ou.transition(torch.ones(1, 2, dtype=torch.float64), 4.99)[1], ou.transition(
+        torch.ones(1, 2, dtype=torch.float64), 5.01)[1]
+    assert float((a - b).abs().max()) < 1e-4
+
+
+def test_bad_inputs_name_the_argument():
+    import dynfer
+
+    with pytest.raises(dynfer.BadInputError, match="D must be numeric"):  # was a TypeError from torch.as_tensor
+        OrnsteinUhlenbeck(np.array(1.0, dtype=object), np.array("a", dtype=object), dim=1)
+    with pytest.raises(dynfer.BadInputError, match="dim: 1.5"):
+        OrnsteinUhlenbeck(1.0, 1.0, dim=1.5)
+    with pytest.raises(dynfer.BadInputError, match="A and D: dimension 0"):
+        OrnsteinUhlenbeck(np.zeros(0), np.zeros(0))
+    with pytest.raises(dynfer.BadInputError, match="D holds values beyond the range of float32"):
+        OrnsteinUhlenbeck(1.0, 1e300, dim=1)
+    ou = OrnsteinUhlenbeck(1.0, 1.0, dim=1)
+    with pytest.raises(dynfer.BadInputError, match=r"x: shape \(3, 2\); expected states with d = 1"):
+        ou.transition(torch.zeros(3, 2), 1.0)  # was a bare matmul size error
+    with pytest.raises(dynfer.BadInputError, match="t: a lag t = 1e\\+300 whose transition law overflows float32"):
+        OrnsteinUhlenbeck(0.0, 1.0, dim=1).transition(torch.zeros(3, 1), 1e300)  # A = 0: variance 2 D t
+    with pytest.raises(dynfer.BadInputError, match="non-positive real part: the process grows"):
+        OrnsteinUhlenbeck(-1.0, 1.0, dim=1).transition(torch.zeros(1, 1, dtype=torch.float64), 1e3)
+
+
+@pytest.mark.parametrize("t", [0.5, 5.0, 30.0])
+def test_transition_with_a_growing_and_a_decaying_mode(t):
+    # A = [[1, 2], [2, 1]] has eigenvalues 3 and -1: at t = 30 Van Loan's block exponential returned a "covariance"
+    # of size 1e34 with an eigenvalue of -8e34 (found by fuzzing); doubling from a short lag keeps every digit
+    a = np.array([[1.0, 2.0], [2.0, 1.0]])
+    ou = OrnsteinUhlenbeck(torch.tensor(a), torch.eye(2, dtype=torch.float64))
+    _, cov = ou.transition(torch.zeros(1, 2, dtype=torch.float64), t)
+    lam, v = np.linalg.eigh(a)
+    rate = lam[:, None] + lam[None, :]
+    exact = v @ ((v.T @ (2 * np.eye(2)) @ v) * -np.expm1(-rate * t) / rate) @ v.T
+    np.testing.assert_allclose(cov.numpy(), exact, rtol=1e-12, atol=1e-13 * np.abs(exact).max())

@@ -156,3 +156,130 @@ def test_progress_bar_follows_settings(capsys):
     with dynfer.settings.override(progress=True):
         sde.simulate(torch.zeros(4, 1), torch.tensor([0.0, 1.0]), dt=0.01, seed=0)
     assert "SDE steps" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------- guards
+def test_nan_and_diverging_paths_raise_with_the_time():
+    import dynfer
+
+    x0, times = torch.ones(100, 2), torch.linspace(0, 1, 11)
+    nan_late = SDE(drift=lambda t, x: x * torch.where(t > 0.5, torch.nan, 1.0), diffusion=0.1)
+    with pytest.raises(dynfer.BadInputError, match=r"drift or diffusion.*NaN or infinite between t = 0\.4\d* and "
+                       r"t = 0\.5\d*.*100 of 100 paths.*smaller dt"):
+        nan_late.simulate(x0, times, dt=0.01, seed=0)
+    with pytest.raises(dynfer.BadInputError, match=r"NaN or infinite.*dt = 0\.1.*bounded"):
+        SDE(drift=lambda t, x: x**3, diffusion=0.1).simulate(3 * x0, times, dt=0.1, seed=0)
+    sqrt_noise = SDE(drift=lambda t, x: -x, diffusion=lambda t, x: torch.sqrt(x))  # NaN once a path goes negative
+    with pytest.raises(dynfer.BadInputError, match="became NaN or infinite"):
+        sqrt_noise.simulate(0.01 * x0, times, dt=0.01, seed=0)
+    # a one-step window names the step exactly
+    with pytest.raises(dynfer.BadInputError, match=r"at t = 1 \(step 1 of 1\)"):
+        SDE(drift=lambda t, x: x + torch.inf, diffusion=0.1).simulate(x0, torch.tensor([0.0, 1.0]), seed=0)
+    # large but finite states whose sum overflows float32 are not mistaken for non-finite ones
+    big = SDE(drift=lambda t, x: torch.zeros_like(x), diffusion=0.0).simulate(torch.full((10, 2), 3e37), times,
+                                                                              dt=0.01, seed=0)
+    assert bool(torch.isfinite(big).all())
+
+
+@pytest.mark.parametrize(
+    ("drift", "diffusion", "match"),
+    [
+        (lambda t, x: -x[:, :1], 0.1, r"drift: returned shape \(5, 1\) for x of shape \(5, 2\); expected shape "
+         r"\(5, 2\)"),
+        (lambda t, x: -x.mean(0), 0.1, r"drift: returned shape \(2,\).*expected shape \(5, 2\)"),
+        (lambda t, x: (-x).numpy(), 0.1, "drift: returned a ndarray"),
+        (lambda t, x: torch.zeros(x.shape, dtype=torch.long), 0.1, "drift: returned a tensor of dtype torch.int64"),
+        (lambda t, x: x @ torch.ones(3, 3), 0.1, r"drift: failed on x of shape \(5, 2\)"),
+        (lambda t, x: -x, lambda t, x: torch.ones(3), r"diffusion: returned shape \(3,\) for x of shape \(5, 2\)"),
+        (lambda t, x: -x, torch.ones(3), r"diffusion: returned shape \(3,\)"),
+        (lambda t, x: -x, torch.ones(3, 2), r"diffusion: returned shape \(3, 2\).*noise_type='full'"),
+    ],
+)
+def test_wrong_drift_or_diffusion_shapes_are_named(drift, diffusion, match):
+    import dynfer
+
+    with pytest.raises(dynfer.BadInputError, match=match):
+        SDE(drift=drift, diffusion=diffusion).simulate(torch.zeros(5, 2), torch.linspace(0, 1, 3), seed=0)
+
+
+def test_scalar_diffusion_callables_and_milstein_with_constant_callable():
+    x0, times = torch.ones(20, 2), torch.linspace(0, 1, 3)
+    for g in (lambda t, x: 0.3, lambda t, x: torch.full((x.shape[0], 1), 0.3)):
+        paths = SDE(drift=lambda t, x: -x, diffusion=g, noise_type="scalar").simulate(x0, times, dt=0.1, seed=0)
+        assert paths.shape == (3, 20, 2) and bool(torch.isfinite(paths).all())
+    # Milstein with a callable diffusion that does not depend on x: no autograd error, the Euler scheme
+    const = SDE(drift=lambda t, x: -x, diffusion=lambda t, x: torch.tensor(0.3))
+    euler = SDE(drift=lambda t, x: -x, diffusion=0.3).simulate(x0, times, dt=0.1, seed=4)
+    torch.testing.assert_close(const.simulate(x0, times, dt=0.1, method="milstein", seed=4), euler)
+
+
+def test_tiny_dt_and_huge_outputs_are_refused_up_front():
+    import time
+
+    import dynfer
+
+    sde = SDE(drift=lambda t, x: -x, diffusion=0.1)
+    start = time.perf_counter()
+    with pytest.raises(dynfer.BadInputError, match=r"SDE.simulate: dt: 1e\+09 steps x 100 paths x 2 coordinates.*"
+                       r"max_work = 2e\+10.*larger dt \(now 1e-09\)"):
+        sde.simulate(torch.zeros(100, 2), torch.tensor([0.0, 1.0]), dt=1e-9)
+    with pytest.raises(dynfer.BadInputError, match="1e\\+300 steps"):  # no OverflowError from ceil(inf)
+        sde.simulate(torch.zeros(1, 1), torch.tensor([0.0, 1.0]), dt=1e-300)
+    # one path counts at least STEP_COST per step: a billion steps of one path are refused too
+    with pytest.raises(dynfer.BadInputError, match="1e\\+09 steps x 1 paths"):
+        sde.simulate(torch.zeros(1, 1), torch.tensor([0.0, 1.0]), dt=1e-9)
+    # an output that cannot fit in memory is refused before it is allocated (here 3.6 TiB)
+    with dynfer.settings.override(max_work=float("inf")), pytest.raises(dynfer.BadInputError,
+                                                                        match=r"needs 3\.6\d TiB"):
+        sde.simulate(torch.zeros(10**7, 1), torch.linspace(0, 1, 10**5))
+    assert time.perf_counter() - start < 5
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"times": torch.zeros(0)}, "times: no time"),
+        ({"times": torch.tensor([0.0, 1e300], dtype=torch.float64)}, "beyond the range of x0's dtype float32"),
+        ({"x0": torch.zeros(0, 2)}, r"x0: shape \(0, 2\)"),
+        ({"x0": torch.zeros(3)}, None),
+        ({"x0": torch.zeros(2), "n_paths": 2.5}, "n_paths: 2.5"),
+        ({"x0": torch.zeros(2), "n_paths": "3"}, "n_paths: '3'"),
+        ({"dt": "x"}, "dt must be a number"),
+    ],
+)
+def test_simulate_argument_checks(kwargs, match):
+    import dynfer
+
+    sde = SDE(drift=lambda t, x: -x, diffusion=0.1)
+    args = {"x0": torch.zeros(4, 2), "times": torch.linspace(0, 1, 3), **kwargs}
+    if match is None:
+        assert sde.simulate(args.pop("x0"), args.pop("times"), seed=0, **args).shape == (3, 1, 3)
+        return
+    with pytest.raises(dynfer.BadInputError, match=match):
+        sde.simulate(args.pop("x0"), args.pop("times"), seed=0, **args)
+
+
+def test_log_likelihood_refuses_nan_drifts_and_overflow():
+    import dynfer
+
+    paths, times = torch.zeros(3, 4, 2), torch.tensor([0.0, 0.5, 1.0])
+    with pytest.raises(dynfer.BadInputError, match="log_likelihood: drift"):
+        SDE(drift=lambda t, x: x * torch.nan, diffusion=0.1).log_likelihood(paths, times)
+    with pytest.raises(dynfer.BadInputError, match=r"drift: returned shape \(8, 1\)"):
+        SDE(drift=lambda t, x: x[:, :1], diffusion=0.1).log_likelihood(paths, times)
+    with pytest.raises(dynfer.BadInputError, match="log_likelihood: paths.*overflows float32"):
+        SDE(drift=lambda t, x: -x, diffusion=1e-10).log_likelihood(paths + torch.arange(3.0)[:, None, None] * 1e20,
+                                                                     times)
+
+
+def test_models_refuse_states_of_another_dimension():
+    import dynfer
+    from dynfer.processes import DoubleWell, LotkaVolterra
+
+    with pytest.raises(dynfer.BadInputError, match="x0: states with 2 coordinates; expected 1 coordinates, the "
+                       "dimension of this OrnsteinUhlenbeck"):  # was broadcast silently: a (1,) diffusion fits (n, 2)
+        OrnsteinUhlenbeck(1.0, 1.0, dim=1).simulate(torch.zeros(3, 2), torch.tensor([0.0, 1.0]), seed=0)
+    with pytest.raises(dynfer.BadInputError, match="x0: states with 1 coordinates; expected 2"):
+        LotkaVolterra().simulate(torch.ones(3, 1), torch.tensor([0.0, 1.0]), seed=0)
+    with pytest.raises(dynfer.BadInputError, match="paths: states with 2 coordinates"):
+        DoubleWell(dim=3).log_likelihood(torch.zeros(2, 3, 2), torch.tensor([0.0, 1.0]))

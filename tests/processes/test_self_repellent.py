@@ -321,3 +321,29 @@ def test_two_tier_step_equals_full_table():
         full = walk.run(200, n_tokens=64, seed=4, record="trajectory")
         assert torch.equal(tiered.trajectory, full.trajectory)
         assert torch.equal(tiered.x, full.x)
+
+
+def test_huge_alpha_runs_and_work_are_refused():
+    import dynfer
+
+    g = nx.karate_club_graph()
+    with pytest.raises(dynfer.BadInputError, match="alpha: 1e\\+300; expected at most 1e\\+06"):
+        SelfRepellentWalk(g, 1e300)  # its logits overflowed into an index error inside run
+    res = SelfRepellentWalk(g, 1e6).run(50, n_tokens=3, seed=0)
+    assert bool(torch.isfinite(res.x).all())
+    walk = SelfRepellentWalk(g, 1.0)
+    with pytest.raises(dynfer.BadInputError, match=r"SelfRepellentWalk.run: n_steps: 1000000000000 steps x 1 tokens"):
+        walk.run(10**12)
+    with pytest.raises(dynfer.BadInputError, match="record"):
+        walk.run(5, record=[3])
+    with pytest.raises(dynfer.BadInputError, match="start"):
+        walk.run(5, start=np.array(1.0, dtype=object))
+
+
+def test_base_rows_within_its_own_tolerance_still_work():
+    # the base check allows 1e-5 on row sums; the stationary law behind it must not apply float64's 1.5e-8
+    g = nx.cycle_graph(4)
+    p = metropolis_hastings_matrix(g, device="cpu", dtype=torch.float64).to_dense().numpy()
+    p[0, 0] += 5e-6
+    walk = SelfRepellentWalk(g, 1.0, base=p)
+    assert abs(float(walk.target.sum()) - 1) < 1e-6

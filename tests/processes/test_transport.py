@@ -334,3 +334,38 @@ _BAD = [
 def test_bad_input_raises_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_solver_failures_are_bad_input_and_keep_their_old_types():
+    import dynfer
+    from dynfer.processes.transport import OTNumericalError, OTSolverError
+
+    x = torch.tensor([[0.0], [1e3]])
+    y = torch.tensor([[5e2], [2e3]])
+    with pytest.raises(OTNumericalError, match="reg") as info:
+        ot_plan(x, y, method="sinkhorn", reg=1e-40)
+    assert isinstance(info.value, dynfer.BadInputError) and isinstance(info.value, FloatingPointError)
+    assert issubclass(OTSolverError, dynfer.BadInputError) and issubclass(OTSolverError, RuntimeError)
+
+
+def test_distances_that_overflow_are_refused():
+    import dynfer
+
+    x = np.full((3, 2), 1e200)  # squared distances of 1e200-points: centring rounds to 1e184, squares overflow
+    with pytest.raises(dynfer.BadInputError, match="x and y: points whose squared distances overflow float64"):
+        cost_matrix(x, x)  # was all NaN
+    with pytest.raises(dynfer.BadInputError, match="x and y"):
+        ot_plan(x, x)  # was a RuntimeError from the network simplex ("problem unbounded")
+    with pytest.raises(dynfer.BadInputError, match="x and y"):
+        mmd(x, x)  # was NaN
+    assert float(wasserstein(x, x, p=1)) == 0.0  # plain distances still fit
+
+
+def test_mmd_bandwidth_beyond_the_dtype_is_refused():
+    import dynfer
+
+    x = np.zeros((2, 1))
+    for h in (1e-300, 1e-200):  # 1 / (2 h^2) overflows: the diagonal was 0 * inf = NaN, or 1 / 0
+        with pytest.raises(dynfer.BadInputError, match="bandwidth"):
+            mmd(x, x, bandwidth=h)
+    assert float(mmd(x, x + 1.0, bandwidth=1e-100, kernel="laplacian")) > 0

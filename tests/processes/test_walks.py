@@ -236,3 +236,49 @@ def test_nbrw_visits_degree_law(device):
     v_srw = (u * ((1 + lam[keep]) / (1 - lam[keep]))) @ u.T
     tol = 5 * np.sqrt(np.diag(v_srw) / (n_steps * n_tokens))
     assert np.all(np.abs(freq - mu) <= tol), np.max(np.abs(freq - mu) / tol)
+
+
+# ------------------------------------------------------------------------------------------------- stochastic matrices
+@pytest.mark.parametrize(
+    ("matrix", "match"),
+    [
+        ([[0.5, 0.9], [0.3, 0.1]], r"matrix: row 1 sums to 0\.4 \(the worst of 2 row\(s\) off by more than 1\.5e-08\)"),
+        ([[1.5, -0.5], [0.3, 0.7]], r"negative entry.*matrix\[0, 1\] = -0\.5"),
+        ([[np.nan, 1.0], [0.0, 1.0]], "NaN or infinite"),
+        ([[0.5, 0.5]], "square"),
+        (np.zeros((0, 0)), "empty"),
+        (np.ones((2, 2, 2)), r"shape \(2, 2, 2\)"),
+        (np.array([["a"]]), "dtype <U1"),
+        (np.array([[1.0, None]], dtype=object), "dtype object"),
+        (np.eye(3), "without a unique positive stationary law"),
+        (torch.tensor([[1.0 + 0j]]), "complex"),
+        (np.array([[0.5, 0.5 + 1e-4], [0.5, 0.5]], dtype=np.float64), "row 0 sums to 1.0001"),
+    ],
+)
+def test_stationary_distribution_refuses_non_stochastic_matrices(matrix, match):
+    import dynfer
+
+    with pytest.raises(dynfer.BadInputError, match=match):  # [[0.5, 0.9], [0.3, 0.1]] used to give [0.5, 0.5]
+        stationary_distribution(matrix)
+
+
+def test_row_sum_tolerance_follows_the_dtype():
+    p = np.array([[0.5, 0.5 + 1e-4], [0.5, 0.5]])
+    # float32 rounding (3.5e-4 tolerance) accepts what float64 (1.5e-8) refuses
+    pi = stationary_distribution(torch.tensor(p, dtype=torch.float32))
+    assert abs(float(pi.sum()) - 1) < 1e-6
+    periodic = stationary_distribution(np.array([[0.0, 1.0], [1.0, 0.0]]))
+    torch.testing.assert_close(periodic, torch.tensor([0.5, 0.5]))
+
+
+def test_walks_refuse_unbounded_runs_and_bad_records():
+    import dynfer
+
+    walk = NonBacktrackingWalk(nx.cycle_graph(5))
+    with pytest.raises(dynfer.BadInputError, match=r"NonBacktrackingWalk.run: n_steps: 1000000000000 steps.*"
+                       r"max_work"):
+        walk.run(10**12)
+    with pytest.raises(dynfer.BadInputError, match="record: 3"):  # was a TypeError from set(3)
+        walk.run(5, record=3)
+    with pytest.raises(dynfer.BadInputError, match="start"):
+        walk.run(5, start=np.array(1.0, dtype=object))

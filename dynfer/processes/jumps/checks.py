@@ -16,6 +16,7 @@ from dynfer._settings import settings
 from dynfer._validation import check_finite
 
 __all__ = [
+    "as_labels",
     "as_rate_tensor",
     "check_distribution",
     "check_rate_matrix",
@@ -43,6 +44,28 @@ def as_rate_tensor(
     except (TypeError, ValueError):
         raise BadInputError(f"{name} must be a numeric (n, n) array or tensor, got {type(Q).__name__}") from None
     return torch.as_tensor(arr, dtype=dtype or torch.float64, device=settings.resolve_device(device))
+
+
+def as_labels(value: Any, name: str, device: torch.device | str | None = None) -> torch.Tensor:
+    """``value`` as a tensor on ``device`` (its dtype kept), refusing what is not a real numeric array.
+
+    For arguments that hold integer state labels (or, for ``initial``, possibly probabilities): the caller checks the
+    dtype it needs; this only turns lists, numpy arrays of any real dtype and tensors into a tensor, and anything
+    else (strings, objects, ragged lists, complex numbers) into a :class:`BadInputError` naming ``name``.
+    """
+    if isinstance(value, torch.Tensor):
+        t = value
+    else:
+        try:
+            arr = np.asarray(value)
+        except (TypeError, ValueError):
+            arr = np.asarray(None)
+        if arr.dtype.kind not in "biuf":
+            raise BadInputError(name, f"a {type(value).__name__} of dtype {arr.dtype}", "integer state labels")
+        t = torch.as_tensor(arr)
+    if t.is_complex():
+        raise BadInputError(name, f"complex dtype {t.dtype}", "integer state labels")
+    return t if device is None else t.to(device)
 
 
 def _index(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -145,18 +168,18 @@ def resolve_initial(
         check_states(states, n, "initial")
         return states
     else:
-        is_int = (isinstance(initial, torch.Tensor) and not initial.is_floating_point()) or (
-            not isinstance(initial, torch.Tensor) and np.issubdtype(np.asarray(initial).dtype, np.integer)
-        )
-        if is_int:
-            states = torch.as_tensor(initial, device=device).long()
+        init = as_labels(initial, "initial", device)
+        if init.dtype == torch.bool:
+            raise BadInputError("initial", "a boolean array", "integer start states or a probability vector")
+        if not init.is_floating_point():
+            states = init.long()
             if states.ndim == 0:
                 states = states.expand(n_paths)
             if states.shape != (n_paths,):
                 raise BadInputError(f"integer initial states must have shape ({n_paths},), got {tuple(states.shape)}")
             check_states(states, n, "initial")
             return states.contiguous()
-        probs = check_distribution(initial, n, "initial", device=device, dtype=torch.float64)
+        probs = check_distribution(init, n, "initial", device=device, dtype=torch.float64)
         if probs.ndim != 1:
             raise BadInputError(f"initial probability vector must have shape ({n},), got {tuple(probs.shape)}")
     probs = probs.to(device=device, dtype=torch.float64).clamp_min(0)

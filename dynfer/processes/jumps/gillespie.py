@@ -23,8 +23,10 @@ import numpy as np
 import torch
 
 from dynfer._errors import BadInputError
-from dynfer._validation import as_tensor, check_times, make_generator
+from dynfer._settings import settings
+from dynfer._validation import STEP_COST, as_tensor, check_memory, check_times, check_work, make_generator
 from dynfer.processes.jumps.checks import (
+    as_labels,
     as_rate_tensor,
     check_rate_matrix,
     check_states,
@@ -83,6 +85,11 @@ def _alias_tables(cum: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         torch.as_tensor(prob_tab.reshape(-1), dtype=torch.float64, device=cum.device),
         torch.as_tensor(target, dtype=torch.int32, device=cum.device),
     )
+
+
+def _check_n_paths(n_paths: Any) -> None:
+    if n_paths is not None and (isinstance(n_paths, bool) or not isinstance(n_paths, int | np.integer) or n_paths < 1):
+        raise BadInputError("n_paths", f"{n_paths!r}", "a positive integer or None")
 
 
 def _prepare_rates(rates: Any, name: str, device: str | torch.device | None) -> torch.Tensor:
@@ -223,13 +230,38 @@ def _count_before(
     return out
 
 
+def _check_events(where: str, done: float, per_path: float, n_run: int, n_paths: int, exit_rate: torch.Tensor,
+                  span: float) -> None:
+    """Refuse a simulation whose jump events (done so far plus still expected) exceed ``settings.max_work``.
+
+    One event for ``n_run`` running paths costs ``n_run + STEP_COST`` element-steps; ``per_path`` is the mean number
+    of events a running path still needs (its exit rate times its remaining time).
+    """
+    work = done + per_path * (n_run + STEP_COST)
+    if not work <= settings.max_work:
+        fastest = float(exit_rate.max()) if exit_rate.numel() else 0.0
+        check_work(work, f"{where}: rates", f"about {per_path:.3g} jump events per path still to simulate for "
+                   f"{n_run} of {n_paths} paths (exit rates up to {fastest:.3g} per unit time over a time span of "
+                   f"{span:.3g})", change="use slower rates (rescale time), a shorter time span (times) or fewer paths")
+
+
 def simulate_states(
-    rates: torch.Tensor, times: torch.Tensor, init: torch.Tensor, gen: torch.Generator
+    rates: torch.Tensor,
+    times: torch.Tensor,
+    init: torch.Tensor,
+    gen: torch.Generator,
+    *,
+    where: str = "gillespie",
 ) -> torch.Tensor:
     """Batched Gillespie core: the states of ``P`` paths at the observation times, from checked inputs.
 
     The engine behind :func:`gillespie` and :meth:`~dynfer.processes.jumps.RateMatrix.simulate`, which validate the
-    arguments first; it checks nothing itself.
+    arguments first; it checks only the work: before every block of events after the first (whose size the
+    workspace bounds), the events simulated so far plus those still expected (the exit rate of each path's current
+    state times its remaining time, averaged over the running paths; paths absorbed in the first block count for
+    nothing) must stay within
+    :attr:`dynfer.settings.max_work` (refused with :class:`~dynfer.BadInputError` naming ``where`` otherwise), and
+    the output must fit in memory.
 
     Parameters
     ----------
@@ -241,6 +273,8 @@ def simulate_states(
         Long tensor ``(P,)`` of start states.
     gen
         Generator of every random draw (on the device of ``init``).
+    where
+        The public function, for messages.
 
     Returns
     -------
@@ -273,6 +307,11 @@ def simulate_states(
     n = exit_rate.shape[-1]
     small = torch.int8 if n <= 127 else torch.int16 if n <= 32767 else torch.int32
     width = n_obs + 1
+    check_memory(n_paths * (width * small.itemsize + n_obs * 8), f"{where}: times",
+                 f"states of {n_paths} paths at {n_obs} observation times", device=dev,
+                 change="simulate fewer paths or observation times (in batches)")
+    span = float((times[..., -1] - times[..., 0]).max()) if n_obs else 0.0
+    done = 0.0
     pos_type = torch.int32 if n_paths * width < 2**31 else torch.long
     acc = torch.zeros(n_paths * width + 1, dtype=small, device=dev)
     rows = acc[:-1].view(n_paths, width)
@@ -287,6 +326,8 @@ def simulate_states(
         u_last = obs_run[-1] if shared else obs_run[:, -1]
         lam_now = exit_rate[s] if exit_rate.ndim == 1 else exit_rate[idx, s]
         mean_events = float((lam_now * (u_last - u).clamp_min(0)).mean()) * h  # jumps still needed, on average
+        if work:  # the first block is bounded by its workspace; from then on, the paths' own states tell
+            _check_events(where, done, mean_events, n_run, n_paths, exit_rate, span)
         if not work:  # first block: about the mean less one sd (few paths finish sooner); workspace sized to it
             guess = mean_events - math.sqrt(mean_events)
             n_events = int(max(4, min(guess, 4096, _MAX_CHUNK_ELEMENTS // n_run)))
@@ -301,6 +342,7 @@ def simulate_states(
             guess = mean_events + 2 * math.sqrt(mean_events) + 4
             n_events = int(max(1, min(guess, 4096, work[1].numel() // n_run)))
         size = n_events * n_run
+        done += n_events * (n_run + STEP_COST)
         chain, jump, scratch = _jump_chain(tables, idx, s, u, n_events, gen, work)
         delta = torch.sub(chain[1:].reshape(-1), chain[:-1].reshape(-1), out=work[3][:size])
         s = chain[-1].clone()
@@ -355,6 +397,7 @@ def gillespie(
     ----------
     Gillespie, D. T. (1977). *J. Phys. Chem.* 81, 2340-2361.
     """
+    _check_n_paths(n_paths)
     r = _prepare_rates(rates, "rates", device)
     dev, n = r.device, r.shape[-1]
     tm = as_tensor(times, "times", dtype=torch.float64, device=dev, ndim=(1, 2))
@@ -367,7 +410,7 @@ def gillespie(
         "n_paths": n_paths,
     }
     if isinstance(initial, torch.Tensor | list | tuple) or hasattr(initial, "__array__"):
-        init_t = torch.as_tensor(initial) if not isinstance(initial, torch.Tensor) else initial
+        init_t = as_labels(initial, "initial")
         if not init_t.is_floating_point() and init_t.ndim == 1:
             sizes["initial"] = init_t.shape[0]
     known = {k: v for k, v in sizes.items() if v is not None}
@@ -443,9 +486,10 @@ def first_passage_times(
     torch.Tensor
         Float64 hitting times ``(n_paths,)`` (0 for paths starting in :math:`A`).
     """
+    _check_n_paths(n_paths)
     r = _prepare_rates(rates, "rates", device)
     dev, n = r.device, r.shape[-1]
-    tgt = torch.as_tensor(target, device=dev).reshape(-1)
+    tgt = as_labels(target, "target", dev).reshape(-1)
     if tgt.numel() == 0:
         raise BadInputError("target must name at least one state")
     check_states(tgt, n, "target")
@@ -454,7 +498,7 @@ def first_passage_times(
     if max_time is not None and not (max_time > 0):
         raise BadInputError(f"max_time must be > 0, got {max_time!r}")
     sizes = {"rates": r.shape[0] if r.ndim == 3 else None, "n_paths": n_paths}
-    st = start if isinstance(start, torch.Tensor) else torch.as_tensor(start)
+    st = as_labels(start, "start")
     if not st.is_floating_point() and st.ndim == 1:
         sizes["start"] = st.shape[0]
     known = {k: v for k, v in sizes.items() if v is not None}
@@ -475,7 +519,23 @@ def first_passage_times(
     s = s[idx]
     t = torch.zeros(idx.shape, dtype=torch.float64, device=dev)
     horizon = math.inf if max_time is None else float(max_time)
+    done, events = 0.0, 0
     while idx.numel() > 0:
+        if max_time is not None and events % 64 == 1:  # expected events left: exit rate x time left, from now
+            lam = exit_rate[idx, s] if exit_rate.ndim == 2 else exit_rate[s]
+            left = float((lam * (horizon - t).clamp_min(0)).mean())
+            _check_events("first_passage_times", done, left, idx.numel(), count, exit_rate, horizon)
+        done += idx.numel() + STEP_COST
+        events += 1
+        if done > settings.max_work:
+            raise BadInputError(
+                "first_passage_times: target",
+                f"{idx.numel()} of {count} paths still short of the target after {events} jump events each "
+                f"(about {done:.3g} element-steps)",
+                f"at most dynfer.settings.max_work = {settings.max_work:.3g} element-steps of work",
+                hint="pass a max_time to stop the paths that take too long, choose a target that is reached sooner, "
+                "or raise dynfer.settings.max_work",
+            )
         hold, nxt = _holding_and_jump(exit_rate, cum, idx, s, gen)
         t = t + hold
         alive = t <= horizon  # false for absorbed paths (t = inf) and those past max_time

@@ -18,22 +18,46 @@ Kalbfleisch, J. D. & Lawless, J. F. (1985). The analysis of panel data under a M
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 
 from dynfer._errors import BadInputError
 from dynfer._validation import as_tensor, check_finite
-from dynfer.processes.jumps.checks import as_rate_tensor, check_distribution, check_rate_matrix, check_states
+from dynfer.processes.jumps.checks import as_labels, as_rate_tensor, check_distribution, check_rate_matrix, check_states
 
-__all__ = ["jump_log_likelihood"]
+__all__ = ["jump_log_likelihood", "transition_matrices"]
+
+
+def transition_matrices(q: torch.Tensor, lags: torch.Tensor) -> torch.Tensor:
+    r"""Transition matrices :math:`e^{Q\Delta}` ``(L, n, n)`` for the lags ``(L,)``, accurate for every finite lag.
+
+    ``torch.linalg.matrix_exp`` breaks down for lags far beyond the chain's time scales (all zeros at
+    :math:`\lVert Q\Delta\rVert_1 = 10^{20}`, infinities at :math:`10^{300}`). Lags with
+    :math:`\lVert Q\Delta\rVert_1 > 2^{10}` are computed as :math:`e^{Q h}` at :math:`h = \Delta / 2^k`,
+    :math:`\lVert Q h\rVert_1 \le 1`, squared :math:`k` times, each square renormalised to unit row sums (rounding
+    would otherwise grow like :math:`(1 + \varepsilon)^{2^k}`); shorter lags go to ``matrix_exp`` directly.
+    Differentiable in ``q``.
+    """
+    norm = float(torch.linalg.matrix_norm(q.detach(), 1))
+    scaled = (norm * lags.detach()).tolist()
+    ks = [math.ceil(math.log2(v)) if v > 2.0**10 else 0 for v in scaled]
+    steps = torch.tensor([2.0**-k for k in ks], dtype=lags.dtype, device=lags.device)
+    trans = torch.linalg.matrix_exp(q * (lags * steps)[:, None, None])
+    k_t = torch.tensor(ks, device=lags.device)[:, None, None]
+    for j in range(max(ks, default=0)):
+        square = (trans @ trans).clamp_min(0.0)
+        square = square / square.sum(-1, keepdim=True)  # rounding would otherwise grow like (1 + eps)^(2^k)
+        trans = torch.where(k_t > j, square, trans)
+    return trans
 
 
 def _paths_and_times(
     paths: Any, times: Any, lengths: Any, n: int, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Validated ``paths`` (P, T) long, ``times`` (P, T) float64 and the observation mask (P, T)."""
-    s = paths if isinstance(paths, torch.Tensor) else torch.as_tensor(paths)
+    s = as_labels(paths, "paths")
     if s.dtype.is_floating_point or s.dtype == torch.bool or s.dtype.is_complex:
         raise BadInputError(f"paths must hold integer state labels, got dtype {s.dtype}")
     s = s.to(device)
@@ -54,7 +78,7 @@ def _paths_and_times(
     if lengths is None:
         valid = torch.ones_like(s, dtype=torch.bool)
     else:
-        ln = torch.as_tensor(lengths, device=device)
+        ln = as_labels(lengths, "lengths", device)
         if ln.dtype.is_floating_point or ln.shape != (n_paths,):
             raise BadInputError(f"lengths must be integers of shape ({n_paths},), got {ln.dtype} {tuple(ln.shape)}")
         if bool(((ln < 0) | (ln > n_obs)).any()):
@@ -120,7 +144,7 @@ def jump_log_likelihood(
     total = torch.zeros(n_paths, dtype=torch.float64, device=dev)
     if dt.numel() > 0:
         unique_dt, inverse = torch.unique(dt, return_inverse=True)
-        trans = torch.linalg.matrix_exp(q64 * unique_dt[:, None, None])  # one exponential per distinct lag
+        trans = transition_matrices(q64, unique_dt)  # one exponential per distinct lag
         logp = torch.log(trans[inverse, src, dst].clamp_min(0.0))
         total = total.index_add(0, rows, logp)
     if initial is not None:

@@ -20,6 +20,7 @@ import torch
 from dynfer._errors import BadInputError
 from dynfer._validation import as_tensor, check_times, make_generator
 from dynfer.processes.jumps.checks import (
+    as_labels,
     as_rate_tensor,
     check_distribution,
     check_rate_matrix,
@@ -29,7 +30,7 @@ from dynfer.processes.jumps.checks import (
     resolve_initial,
 )
 from dynfer.processes.jumps.gillespie import first_passage_times, simulate_states
-from dynfer.processes.jumps.likelihood import jump_log_likelihood
+from dynfer.processes.jumps.likelihood import jump_log_likelihood, transition_matrices
 
 __all__ = ["RateMatrix"]
 
@@ -211,7 +212,7 @@ class RateMatrix:
                 mask[j] = True
                 cols.append(self._mfpt_to(mask))
             return self._out(torch.stack(cols, dim=1))
-        tgt = torch.as_tensor(target, device=self.device).reshape(-1)
+        tgt = as_labels(target, "target", self.device).reshape(-1)
         if tgt.numel() == 0:
             raise BadInputError("target must name at least one state")
         check_states(tgt, n, "target")
@@ -236,9 +237,8 @@ class RateMatrix:
         tt = as_tensor(t, "t", dtype=torch.float64, device=self.device, ndim=(0, 1))
         if bool((tt < 0).any()):
             raise BadInputError(f"t must be >= 0 (a lag), got minimum {float(tt.min()):.4g}")
-        q = self._q64()
-        out = torch.linalg.matrix_exp(q * tt[..., None, None] if tt.ndim else q * tt)
-        return self._out(out)
+        out = transition_matrices(self._q64(), tt.reshape(-1))
+        return self._out(out if tt.ndim else out[0])
 
     def entropy_production(self, p: Any = None) -> torch.Tensor:
         r"""Schnakenberg entropy production rate (units of :math:`k_B` per unit time).
@@ -335,7 +335,7 @@ class RateMatrix:
         gen = make_generator(seed, dev)
         stationary = self.stationary_distribution().to(dev) if initial is None else None
         init = resolve_initial(initial, n_paths, self.n_states, stationary=stationary, generator=gen, device=dev)
-        return simulate_states(q, tm, init, gen)
+        return simulate_states(q, tm, init, gen, where="RateMatrix.simulate")
 
     def first_passage_times(
         self,

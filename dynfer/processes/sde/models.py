@@ -52,6 +52,9 @@ class LotkaVolterra(SDE):
             self.register_buffer(name, torch.tensor(float(value)))
         self.register_buffer("sigma", sig)
 
+    def _required_dim(self) -> int:
+        return 2
+
     def diffusion(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         r""":math:`\sigma` (additive) or :math:`\sigma x` (multiplicative), shape ``(n, 2)``."""
         return self.sigma.to(x) * x if self.multiplicative else torch.broadcast_to(self.sigma.to(x), x.shape)
@@ -96,6 +99,9 @@ class Repressilator(SDE):
             self.register_buffer(name, torch.tensor(float(value)))
         self.n_genes = int(n_genes)
 
+    def _required_dim(self) -> int:
+        return self.n_genes
+
     def drift(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Hill repression by the previous gene minus linear degradation."""
         if x.shape[-1] != self.n_genes:
@@ -122,6 +128,9 @@ class DoubleWell(SDE):
             check_positive(value, name)
             self.register_buffer(name, torch.tensor(float(value)))
         self.dim = int(dim)
+
+    def _required_dim(self) -> int:
+        return self.dim
 
     def potential(self, x: torch.Tensor) -> torch.Tensor:
         """The potential :math:`U(x)`, shape ``(n,)``."""

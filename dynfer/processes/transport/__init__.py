@@ -9,11 +9,21 @@ r"""Optimal transport and sample discrepancies between point clouds (numpy or to
 """
 
 from dynfer.processes.transport.discrepancy import energy_distance, median_bandwidth, mmd
-from dynfer.processes.transport.plans import OTConvergenceWarning, cost_matrix, ot_cost, ot_plan, wasserstein
+from dynfer.processes.transport.plans import (
+    OTConvergenceWarning,
+    OTNumericalError,
+    OTSolverError,
+    cost_matrix,
+    ot_cost,
+    ot_plan,
+    wasserstein,
+)
 from dynfer.processes.transport.sinkhorn_scaling import sinkhorn_epsilon_scaling
 
 __all__ = [
     "OTConvergenceWarning",
+    "OTNumericalError",
+    "OTSolverError",
     "cost_matrix",
     "energy_distance",
     "median_bandwidth",

@@ -7,6 +7,7 @@ arrays or torch tensors and return a 0-d value of the same kind (torch results a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -195,12 +196,18 @@ def mmd(
         widths = [check_positive(h, "bandwidth") for h in raw]
 
     metric = "sqeuclidean" if kernel == "gaussian" else "euclidean"
+    # the kernel is exp(-dist * rate): a rate beyond the dtype (h tiny) would turn 0 * inf into NaN on the diagonal
+    scales = [2.0 * h * h if kernel == "gaussian" else h for h in widths]
+    rates = [1.0 / c if c > 0 else math.inf for c in scales]
+    top = torch.finfo(xs.dtype).max
+    if not all(0.0 < r < top for r in rates):
+        raise BadInputError("bandwidth", f"{bandwidth!r}, beyond what {str(xs.dtype).removeprefix('torch.')} "
+                            f"resolves for the {kernel} kernel", "a bandwidth on the scale of the distances (or None "
+                            "for the median heuristic)")
 
     def gram(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         dist = pairwise_cost(u, v, metric)
-        if kernel == "gaussian":
-            return sum(torch.exp(-dist / (2.0 * h * h)) for h in widths) / len(widths)
-        return sum(torch.exp(-dist / h) for h in widths) / len(widths)
+        return sum(torch.exp(-dist * r) for r in rates) / len(rates)
 
     kxx, kyy, kxy = gram(xs, xs), gram(ys, ys), gram(xs, ys)
     if unbiased:

@@ -54,6 +54,18 @@ class OTConvergenceWarning(UserWarning):
     """An optimal-transport solver stopped before meeting its tolerance (raise ``max_iter`` or ``reg``)."""
 
 
+class OTNumericalError(BadInputError, FloatingPointError):
+    """A solver produced NaN, infinite or all-zero plan entries for these inputs (``reg`` too small for the cost).
+
+    Both a :class:`~dynfer.BadInputError` (the inputs are out of the solver's numerical reach) and, as before, a
+    :class:`FloatingPointError`.
+    """
+
+
+class OTSolverError(BadInputError, RuntimeError):
+    """The network simplex gave up on these inputs (a cost too large for its arithmetic); also a RuntimeError."""
+
+
 def cost_matrix(x: Array, y: Array, metric: Literal["sqeuclidean", "euclidean"] = "sqeuclidean") -> Array:
     r"""Pairwise costs :math:`C_{ij} = |x_i - y_j|^2` (``"sqeuclidean"``) or :math:`|x_i - y_j|` (``"euclidean"``).
 
@@ -98,7 +110,9 @@ def _exact(a: torch.Tensor, b: torch.Tensor, cost: torch.Tensor, max_iter: int |
                       "the plan is feasible but not optimal. Pass a larger max_iter.", OTConvergenceWarning,
                       stacklevel=4)
     elif code != 1:
-        raise RuntimeError(f"exact OT failed: {log['warning']} (network simplex code {code})")
+        raise OTSolverError("cost", f"a cost matrix on which the network simplex fails ({log['warning']}, code "
+                            f"{code}; largest cost {float(cost.abs().max()):.3g})", "costs the solver's arithmetic "
+                            "resolves", hint="rescale the points x and y or the cost")
     return torch.from_numpy(plan).to(device=cost.device, dtype=cost.dtype)
 
 
@@ -156,10 +170,10 @@ def _unbalanced(
 
 def _check_plan(plan: torch.Tensor, method: str, reg: float) -> None:
     if not bool(torch.isfinite(plan).all()):
-        raise FloatingPointError(f"{method} OT produced NaN or infinite plan entries (reg={reg:.3g}). Increase reg, "
+        raise OTNumericalError(f"{method} OT produced NaN or infinite plan entries (reg={reg:.3g}). Increase reg, "
                                  "pass float64 inputs, or rescale the cost matrix.")
     if not bool(plan.sum() > 0):
-        raise FloatingPointError(f"{method} OT produced an all-zero plan: exp(-C/reg) underflowed (reg={reg:.3g}). "
+        raise OTNumericalError(f"{method} OT produced an all-zero plan: exp(-C/reg) underflowed (reg={reg:.3g}). "
                                  "Increase reg, pass float64 inputs, or rescale the cost matrix.")
 
 
@@ -269,7 +283,8 @@ _SOLVER_NOTES = r"""
     \,\|\, b)` by stabilised scaling iterations.
 
     An :class:`OTConvergenceWarning` is issued when a solver stops at ``max_iter`` short of ``tol``; a plan with
-    NaN, infinite or only zero entries raises :class:`FloatingPointError` with advice instead of being returned.
+    NaN, infinite or only zero entries raises :class:`OTNumericalError` (a :class:`~dynfer.BadInputError` and a
+    :class:`FloatingPointError`) with advice instead of being returned.
 
     References
     ----------
@@ -310,8 +325,8 @@ def ot_plan(
     ------
     ValueError
         Malformed point clouds, weights, cost, method or parameters (the message names the argument).
-    FloatingPointError
-        The solver produced non-finite or all-zero values.
+    OTNumericalError
+        The solver produced non-finite or all-zero values (also a :class:`FloatingPointError`).
     {notes}
 
     Examples
@@ -358,8 +373,8 @@ def ot_cost(
     ------
     ValueError
         Malformed point clouds, weights, cost, method or parameters (the message names the argument).
-    FloatingPointError
-        The solver produced non-finite or all-zero values.
+    OTNumericalError
+        The solver produced non-finite or all-zero values (also a :class:`FloatingPointError`).
     {notes}
 
     Examples

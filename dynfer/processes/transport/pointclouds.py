@@ -237,8 +237,8 @@ def pairwise_cost(x: torch.Tensor, y: torch.Tensor, metric: str) -> torch.Tensor
 
     Raises
     ------
-    ValueError
-        If ``metric`` is unknown.
+    BadInputError
+        If ``metric`` is unknown, or the distances overflow the dtype (points near its largest values).
     """
     if metric not in _METRICS:
         raise BadInputError(f"metric must be one of {list(_METRICS)}, got {metric!r}")
@@ -246,8 +246,15 @@ def pairwise_cost(x: torch.Tensor, y: torch.Tensor, metric: str) -> torch.Tensor
     xc, yc = x - shift, y - shift
     if x.shape[1] == 1:  # exact, and as cheap as the result itself
         diff = xc - yc[:, 0][None, :]
-        return diff * diff if metric == "sqeuclidean" else diff.abs()
-    if metric == "euclidean":
-        return torch.cdist(xc, yc)  # zero gradient at coincident points, where sqrt would give NaN
-    sq = (xc * xc).sum(1)[:, None] + (yc * yc).sum(1)[None, :] - 2.0 * (xc @ yc.T)
-    return sq.clamp_min(0.0)
+        out = diff * diff if metric == "sqeuclidean" else diff.abs()
+    elif metric == "euclidean":
+        out = torch.cdist(xc, yc)  # zero gradient at coincident points, where sqrt would give NaN
+    else:
+        out = ((xc * xc).sum(1)[:, None] + (yc * yc).sum(1)[None, :] - 2.0 * (xc @ yc.T)).clamp_min(0.0)
+    if not bool(torch.isfinite(out).all()):
+        dtype = str(out.dtype).removeprefix("torch.")
+        raise BadInputError("x and y", f"points whose {'squared ' if metric == 'sqeuclidean' else ''}distances "
+                            f"overflow {dtype} (largest coordinate {float(torch.cat([x, y]).abs().max()):.3g})",
+                            "point clouds on a scale whose distances the dtype holds",
+                            hint="rescale the points" + ("" if out.dtype == torch.float64 else " or pass float64"))
+    return out

@@ -29,6 +29,7 @@ import torch
 
 from dynfer._errors import BadInputError
 from dynfer._settings import settings
+from dynfer._validation import STEP_COST, check_memory, check_work
 from dynfer.processes.walks.graphs import graph_adjacency, target_array
 
 __all__ = [
@@ -154,30 +155,123 @@ def metropolis_hastings_matrix(
     return csr_tensor(mat.indptr, mat.indices, mat.data, n, device, dtype)
 
 
+def _source_dtype(matrix: Any) -> np.dtype:
+    """The floating precision ``matrix`` was given in (float64 for integers, booleans and lists)."""
+    if isinstance(matrix, torch.Tensor):
+        dtype = matrix.dtype
+        if dtype.is_floating_point:
+            return np.dtype(str(dtype).removeprefix("torch.")) if dtype != torch.bfloat16 else np.dtype(np.float32)
+        return np.dtype(np.float64)
+    dtype = getattr(matrix, "dtype", None)
+    if dtype is not None and np.issubdtype(np.dtype(dtype), np.floating):
+        return np.dtype(dtype)
+    return np.dtype(np.float64)
+
+
 def as_scipy_csr(matrix: torch.Tensor | sp.spmatrix | np.ndarray, name: str = "matrix") -> sp.csr_matrix:
     """Convert a square transition matrix (torch sparse/dense, scipy, numpy) to a float64 scipy CSR matrix."""
-    if isinstance(matrix, torch.Tensor):
-        m = matrix.detach()
-        if m.layout == torch.sparse_csr:
-            out = sp.csr_matrix(
-                (m.values().cpu().double().numpy(), m.col_indices().cpu().numpy(), m.crow_indices().cpu().numpy()),
-                shape=tuple(m.shape),
-            )
-        elif m.layout == torch.sparse_coo:
-            m = m.coalesce()
-            idx = m.indices().cpu().numpy()
-            out = sp.csr_matrix((m.values().cpu().double().numpy(), (idx[0], idx[1])), shape=tuple(m.shape))
+    try:
+        if isinstance(matrix, torch.Tensor):
+            m = matrix.detach()
+            if m.is_complex():
+                raise BadInputError(name, f"complex dtype {m.dtype}", "a real matrix")
+            if m.ndim != 2:
+                raise BadInputError(name, f"shape {tuple(m.shape)}", "a square (N, N) matrix")
+            if m.layout == torch.sparse_csr:
+                out = sp.csr_matrix(
+                    (m.values().cpu().double().numpy(), m.col_indices().cpu().numpy(),
+                     m.crow_indices().cpu().numpy()),
+                    shape=tuple(m.shape),
+                )
+            elif m.layout == torch.sparse_coo:
+                m = m.coalesce()
+                idx = m.indices().cpu().numpy()
+                out = sp.csr_matrix((m.values().cpu().double().numpy(), (idx[0], idx[1])), shape=tuple(m.shape))
+            else:
+                out = sp.csr_matrix(m.cpu().double().numpy())
+        elif sp.issparse(matrix):
+            if np.issubdtype(matrix.dtype, np.complexfloating):
+                raise BadInputError(name, f"complex dtype {matrix.dtype}", "a real matrix")
+            out = sp.csr_matrix(matrix, dtype=np.float64)
         else:
-            out = sp.csr_matrix(m.cpu().double().numpy())
-    elif sp.issparse(matrix):
-        out = sp.csr_matrix(matrix, dtype=np.float64)
-    else:
-        out = sp.csr_matrix(np.asarray(matrix, dtype=np.float64))
+            arr = np.asarray(matrix)
+            if arr.dtype.kind not in "biuf":
+                raise BadInputError(name, f"an array of dtype {arr.dtype}", "a real numeric (N, N) matrix")
+            if arr.ndim != 2:
+                raise BadInputError(name, f"shape {arr.shape}", "a square (N, N) matrix")
+            out = sp.csr_matrix(arr.astype(np.float64))
+    except (TypeError, ValueError, RuntimeError) as err:
+        if isinstance(err, BadInputError):
+            raise
+        raise BadInputError(name, f"a {type(matrix).__name__} that is not a numeric matrix ({err})",
+                            "a square (N, N) torch tensor, scipy sparse matrix or numpy array") from None
     if out.ndim != 2 or out.shape[0] != out.shape[1]:
         raise BadInputError(f"{name} must be a square matrix, got shape {out.shape}")
     out.sum_duplicates()
     out.sort_indices()
     return out
+
+
+def check_stochastic(mat: sp.csr_matrix, name: str, dtype: np.dtype | None = None, *, tol: float | None = None) -> None:
+    r"""Raise unless ``mat`` is a row-stochastic matrix: finite, :math:`P_{ij} \ge 0`, :math:`\sum_j P_{ij} = 1`.
+
+    Parameters
+    ----------
+    mat
+        Square float64 CSR matrix (from :func:`as_scipy_csr`).
+    name
+        Argument name for messages.
+    dtype
+        The precision the matrix was given in: the row-sum tolerance is :math:`\sqrt{\varepsilon}` of it
+        (1.5e-8 for float64, 3.5e-4 for float32), as for rate matrices.
+    tol
+        Explicit row-sum tolerance instead.
+    """
+    n = mat.shape[0]
+    if n == 0:
+        raise BadInputError(name, "an empty (0, 0) matrix", "a transition matrix on at least one state")
+    data = mat.data
+    bad = ~np.isfinite(data)
+    if bad.any():
+        raise BadInputError(name, f"{int(bad.sum())} NaN or infinite entr{'y' if bad.sum() == 1 else 'ies'}",
+                            "finite transition probabilities")
+    rows = np.repeat(np.arange(n), np.diff(mat.indptr))
+    neg = data < 0
+    if neg.any():
+        k = int(np.argmin(data))
+        raise BadInputError(name, f"{int(neg.sum())} negative entr{'y' if neg.sum() == 1 else 'ies'}, the most "
+                            f"negative {name}[{rows[k]}, {mat.indices[k]}] = {data[k]:.6g}",
+                            "probabilities >= 0 (a row-stochastic matrix)")
+    if tol is None:
+        tol = float(np.sqrt(np.finfo(dtype if dtype is not None else np.float64).eps))
+    dev = np.abs(np.asarray(mat.sum(axis=1)).ravel() - 1.0)
+    if (dev > tol).any():
+        worst = int(np.argmax(dev))
+        total = float(np.asarray(mat[worst].sum()))
+        raise BadInputError(name, f"row {worst} sums to {total:.6g} (the worst of {int((dev > tol).sum())} row(s) "
+                            f"off by more than {tol:.2g})", "every row to sum to 1 (a row-stochastic matrix, rows = "
+                            "from state)", hint="normalise the rows, P / P.sum(1, keepdims=True)")
+
+
+def solve_stationary(mat: sp.csr_matrix, name: str = "matrix") -> np.ndarray:
+    r"""Stationary law (float64) of a checked row-stochastic CSR matrix, by one sparse LU solve.
+
+    Fixing :math:`\pi_0 = 1`, the remaining entries solve :math:`(I - P)^\top_{[1:,1:]}\,\pi_{1:} =
+    -(I - P)^\top_{[1:,0]}`; then :math:`\pi` is normalised.
+    """
+    n = mat.shape[0]
+    if n == 1:
+        return np.ones(1)
+    a = (sp.identity(n, format="csr") - mat).T.tocsc()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", spla.MatrixRankWarning)  # a singular system is reported below
+        sol = spla.spsolve(a[1:, 1:], -a[1:, 0].toarray().ravel())
+    pi = np.concatenate([[1.0], np.atleast_1d(sol)])
+    if not np.all(np.isfinite(pi)) or np.any(pi < -1e-10 * np.abs(pi).max()) or not pi.sum() > 0:
+        raise BadInputError(name, "a chain without a unique positive stationary law",
+                            "an irreducible row-stochastic matrix (every state reachable from every other)")
+    pi = np.clip(pi, 0.0, None)
+    return pi / pi.sum()
 
 
 def stationary_distribution(
@@ -195,7 +289,8 @@ def stationary_distribution(
     Parameters
     ----------
     matrix : torch.Tensor (sparse CSR/COO or dense), scipy sparse matrix or numpy array
-        Row-stochastic, irreducible ``(N, N)`` matrix.
+        Row-stochastic, irreducible ``(N, N)`` matrix: finite, non-negative entries, every row summing to 1
+        within :math:`\sqrt{\varepsilon}` of its dtype (1.5e-8 in float64, 3.5e-4 in float32).
     device, dtype
         Device and dtype of the result (``None``: the matrix's device if a tensor, else ``settings.device``;
         ``settings.dtype``).
@@ -204,21 +299,18 @@ def stationary_distribution(
     -------
     torch.Tensor
         Shape ``(N,)``.
+
+    Raises
+    ------
+    BadInputError
+        Naming ``matrix`` and the worst row when it is not square, holds NaN or negative entries, has a row not
+        summing to 1, or is reducible (no unique stationary law).
     """
     mat = as_scipy_csr(matrix)
-    n = mat.shape[0]
+    check_stochastic(mat, "matrix", _source_dtype(matrix))
     if device is None and isinstance(matrix, torch.Tensor):
         device = matrix.device
-    if n == 1:
-        pi = np.ones(1)
-    else:
-        a = (sp.identity(n, format="csr") - mat).T.tocsc()
-        sol = spla.spsolve(a[1:, 1:], -a[1:, 0].toarray().ravel())
-        pi = np.concatenate([[1.0], np.atleast_1d(sol)])
-        if not np.all(np.isfinite(pi)) or np.any(pi < -1e-10 * np.abs(pi).max()):
-            raise BadInputError("matrix has no unique positive stationary law; is it irreducible and row-stochastic?")
-        pi = np.clip(pi, 0.0, None)
-        pi = pi / pi.sum()
+    pi = solve_stationary(mat)
     return torch.as_tensor(pi, dtype=dtype or settings.dtype, device=settings.resolve_device(device))
 
 
@@ -333,10 +425,34 @@ def check_run_args(n_steps: Any, n_tokens: Any) -> tuple[int, int]:
     return int(n_steps), int(n_tokens)
 
 
+def check_walk_size(
+    walk: Any, where: str, n_steps: int, n_tokens: int, width: int, record: set[str], item_bytes: int
+) -> None:
+    """Refuse a walk whose work (steps x tokens x entries per step) or recorded output is too large, up front.
+
+    ``width`` is the number of table entries one token touches per step; the memory counted is the visit counts
+    (int64 ``(n_tokens, N)``), the recorded trajectory (int64 ``(n_steps, n_tokens)``) and the recorded total
+    variation (``item_bytes`` each), and a measure per token (``item_bytes`` each) for the self-repellent walk.
+    """
+    n = walk.n_nodes
+    check_work(float(n_steps) * (n_tokens * width + STEP_COST) + float(n_tokens) * n, f"{where}: n_steps",
+               f"{n_steps} steps x {n_tokens} tokens x {width} entries (and {n_tokens} x {n} counts)",
+               change="use fewer steps or tokens")
+    nbytes = n_tokens * n * (8 + item_bytes) + n_steps * n_tokens * (
+        8 * ("trajectory" in record) + item_bytes * ("tvd" in record))
+    check_memory(nbytes, f"{where}: n_steps", f"{n_tokens} tokens on {n} nodes recording {sorted(record) or 'nothing'}"
+                 f" for {n_steps} steps", device=walk.device, change="use fewer tokens or steps, or record less")
+
+
 def parse_record(record: Any, allowed: set[str]) -> set[str]:
     if record is None:
         return set()
-    items = {record} if isinstance(record, str) else set(record)
+    try:
+        items = {record} if isinstance(record, str) else set(record)
+    except TypeError:
+        raise BadInputError("record", f"{record!r}", f"None, one of {sorted(allowed)} or a list of them") from None
+    if not all(isinstance(item, str) for item in items):
+        raise BadInputError("record", f"{record!r}", f"None, one of {sorted(allowed)} or a list of them")
     bad = items - allowed
     if bad:
         raise BadInputError(f"record must be None or a subset of {sorted(allowed)}, got {sorted(map(str, bad))}")
@@ -351,8 +467,12 @@ def start_nodes(
         if law is None:
             return torch.randint(0, n, (n_tokens,), generator=gen, device=device)
         return torch.multinomial(law.to(device=device, dtype=torch.float64), n_tokens, replacement=True, generator=gen)
-    out = torch.as_tensor(start, device=device)
-    if out.is_floating_point() or out.dtype == torch.bool:
+    try:
+        out = torch.as_tensor(start, device=device)
+    except (TypeError, ValueError, RuntimeError):
+        raise BadInputError("start", f"a {type(start).__name__} that is not an array of node indices",
+                            "None, an int or integer node indices (positions in node_order(graph))") from None
+    if out.is_floating_point() or out.is_complex() or out.dtype == torch.bool:
         raise BadInputError("start must hold integer node indices (positions in node_order(graph))")
     out = out.to(torch.int64)
     if out.ndim == 0:

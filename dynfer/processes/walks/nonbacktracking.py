@@ -15,7 +15,7 @@ import torch
 
 from dynfer._settings import settings
 from dynfer._validation import make_generator
-from dynfer.processes.walks.chains import WalkResult, check_run_args, parse_record, start_nodes
+from dynfer.processes.walks.chains import WalkResult, check_run_args, check_walk_size, parse_record, start_nodes
 from dynfer.processes.walks.graphs import graph_adjacency
 
 __all__ = ["NonBacktrackingWalk"]
@@ -109,6 +109,7 @@ class NonBacktrackingWalk:
         """
         n_steps, n_tokens = check_run_args(n_steps, n_tokens)
         rec = parse_record(record, {"trajectory"})
+        check_walk_size(self, "NonBacktrackingWalk.run", n_steps, n_tokens, 1, rec, 0)
         gen = make_generator(seed, self.device)
         cur = start_nodes(start, n_tokens, self._n, gen, self.device, self.stationary(torch.float64))
         counts = torch.zeros(n_tokens, self._n, dtype=torch.int64, device=self.device)

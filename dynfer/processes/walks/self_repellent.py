@@ -37,13 +37,15 @@ from dynfer.processes.walks.chains import (
     WalkResult,
     as_scipy_csr,
     check_run_args,
+    check_stochastic,
+    check_walk_size,
     csr_tensor,
     metropolis_hastings_matrix,
     padded_neighbour_table,
     parse_record,
     simple_walk_matrix,
+    solve_stationary,
     start_nodes,
-    stationary_distribution,
 )
 from dynfer.processes.walks.graphs import graph_adjacency, target_array
 from dynfer.processes.walks.srrw_theory import check_alpha, srrw_asymptotic_covariance
@@ -157,16 +159,12 @@ class SelfRepellentWalk:
         n = adj.n_nodes
         if p.shape != (n, n):
             raise BadInputError(f"base must have shape ({n}, {n}) to match the graph, got {p.shape}")
-        if not np.all(np.isfinite(p.data)) or np.any(p.data < 0):
-            raise BadInputError("base must hold finite, non-negative transition probabilities")
-        rowsum = np.asarray(p.sum(axis=1)).ravel()
-        if np.max(np.abs(rowsum - 1)) > 1e-5:
-            raise BadInputError(f"base rows must sum to 1; max deviation {np.max(np.abs(rowsum - 1)):.3g}")
+        check_stochastic(p, "base", tol=1e-5)
         allowed = (adj.scipy() + sp.identity(n, format="csr")).astype(bool)
         pattern = (p != 0).astype(bool)
         if (pattern > allowed).nnz:
             raise BadInputError("base has transitions between nodes that are not graph neighbours")
-        mu = stationary_distribution(p, device="cpu", dtype=torch.float64).numpy()
+        mu = solve_stationary(p, "base")
         if target is not None:
             mu_t = target_array(target, adj)
             if np.abs(mu_t @ p - mu_t).sum() > 1e-5:
@@ -378,6 +376,8 @@ class SelfRepellentWalk:
         n_steps, n_tokens = check_run_args(n_steps, n_tokens)
         b = _check_step_exponent(step_exponent)
         rec = parse_record(record, {"trajectory", "tvd"})
+        check_walk_size(self, "SelfRepellentWalk.run", n_steps, n_tokens, self._index.shape[1]
+                        + (self._n if "tvd" in rec else 0), rec, torch.finfo(self.dtype).bits // 8)
         gen = make_generator(seed, self.device)
         n, dev = self._n, self.device
         cur = start_nodes(start, n_tokens, n, gen, dev, self._mu64)

@@ -20,17 +20,23 @@ import torch
 from dynfer._errors import BadInputError
 from dynfer.processes.walks.chains import as_scipy_csr
 
-__all__ = ["check_alpha", "srrw_asymptotic_covariance"]
+__all__ = ["MAX_ALPHA", "check_alpha", "srrw_asymptotic_covariance"]
+
+MAX_ALPHA = 1e6
+r"""Largest self-repellence accepted: :math:`\alpha \log x` must stay finite in float32 for every frequency."""
 
 
 def check_alpha(alpha: Any) -> float:
-    """Return ``float(alpha)`` after checking it is finite and ``>= 0`` (``ValueError`` naming ``alpha``)."""
+    """Return ``float(alpha)`` after checking it is finite, ``>= 0`` and at most :data:`MAX_ALPHA`."""
     try:
         value = float(alpha)
     except (TypeError, ValueError):
         raise BadInputError(f"alpha must be a finite number >= 0, got {alpha!r}") from None
     if not math.isfinite(value) or value < 0:
         raise BadInputError(f"alpha must be a finite number >= 0 (0 gives the base chain), got {alpha!r}")
+    if value > MAX_ALPHA:
+        raise BadInputError("alpha", f"{alpha!r}", f"at most {MAX_ALPHA:.0e}: beyond it the kernel is the greedy "
+                            "least-visited-neighbour walk and its logits overflow float32")
     return value
 
 
