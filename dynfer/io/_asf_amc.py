@@ -50,6 +50,7 @@ class Skeleton:
     bones: list[Bone]
     root_position: np.ndarray
     root_orientation: np.ndarray
+    source: str = "<asf>"
 
     def bone(self, name: str) -> Bone:
         """The bone called ``name``."""
@@ -69,21 +70,29 @@ class Skeleton:
         return [(b.name, d) for b in self.dof_bones for d in b.dof]
 
 
-def _floats(tokens: list[str], what: str, source: str, n: int | None = None) -> np.ndarray:
+_DOF = {"tx", "ty", "tz", "rx", "ry", "rz", "l"}
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+Line = tuple[str, int]  # a line's text (comment removed, stripped) and its 1-based number
+
+
+def _floats(tokens: list[str], what: str, source: str, n: int | None = None, line: int | None = None) -> np.ndarray:
+    """``tokens`` as finite float64 numbers (``n`` of them when given)."""
     try:
         values = np.array([float(t) for t in tokens], dtype=np.float64)
     except ValueError:
-        raise BadInputError(f"{source}: {what} must be numbers, got {' '.join(tokens)!r}") from None
+        values = np.full(1, np.nan)
+    if not np.isfinite(values).all():
+        raise BadInputError(source, f"{what} is {' '.join(tokens)[:60]!r}", "finite numbers", line=line)
     if n is not None and len(values) != n:
-        raise BadInputError(f"{source}: {what} needs {n} numbers, got {len(values)}")
+        raise BadInputError(source, f"{what} has {len(values)} number(s)", f"{n}", line=line)
     return values
 
 
-def _sections(text: str) -> dict[str, list[str]]:
+def _sections(text: str) -> dict[str, list[Line]]:
     """Lines of each ``:keyword`` section (comments and blank lines removed); the keyword's own tail first."""
-    sections: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for raw in text.splitlines():
+    sections: dict[str, list[Line]] = {}
+    current: list[Line] | None = None
+    for lineno, raw in enumerate(text.split("\n"), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
@@ -91,49 +100,108 @@ def _sections(text: str) -> dict[str, list[str]]:
             key, _, rest = line[1:].partition(" ")
             current = sections.setdefault(key.lower(), [])
             if rest.strip():
-                current.append(rest.strip())
+                current.append((rest.strip(), lineno))
         elif current is not None:
-            current.append(line)
+            current.append((line, lineno))
     return sections
 
 
-def _parse_bone(lines: list[str], source: str) -> Bone:
+def _axis_order(word: str, source: str, line: int) -> str:
+    order = word.upper()
+    if sorted(order) != ["X", "Y", "Z"]:
+        raise BadInputError(source, f"axis order {word!r}", "a permutation of XYZ", line=line)
+    return order
+
+
+def _dof_list(words: list[str], what: str, source: str, line: int) -> list[str]:
+    dof = [w.lower() for w in words]
+    if set(dof) - _DOF or len(set(dof)) != len(dof):
+        raise BadInputError(source, f"{what} {' '.join(words)!r}", "distinct names among tx ty tz rx ry rz l",
+                            line=line)
+    return dof
+
+
+def _parse_bone(lines: list[Line], source: str) -> Bone:
     bone = Bone(name="")
     i = 0
     while i < len(lines):
-        key, *vals = lines[i].split()
+        text, lineno = lines[i]
+        key, *vals = text.split()
         key = key.lower()
+        what = f"bone {bone.name!r} {key}"
+        if key in ("id", "name", "axis") and not vals:
+            raise BadInputError(source, f"{key!r} without a value", f"a value after {key!r}", line=lineno)
         if key == "id":
+            if not _INTEGER.fullmatch(vals[0]):
+                raise BadInputError(source, f"bone id {vals[0]!r}", "an integer", line=lineno)
             bone.id = int(vals[0])
         elif key == "name":
             bone.name = vals[0]
         elif key == "direction":
-            bone.direction = _floats(vals, f"bone {bone.name!r} direction", source, 3)
+            bone.direction = _floats(vals, what, source, 3, lineno)
         elif key == "length":
-            bone.length = float(_floats(vals, f"bone {bone.name!r} length", source, 1)[0])
+            bone.length = float(_floats(vals, what, source, 1, lineno)[0])
+            if bone.length < 0:
+                raise BadInputError(source, f"{what} is {bone.length}", "a length >= 0", line=lineno)
         elif key == "axis":
-            bone.axis = _floats(vals[:3], f"bone {bone.name!r} axis", source, 3)
-            bone.axis_order = vals[3].upper() if len(vals) > 3 else "XYZ"
+            bone.axis = _floats(vals[:3], what, source, 3, lineno)
+            bone.axis_order = _axis_order(vals[3], source, lineno) if len(vals) > 3 else "XYZ"
         elif key == "dof":
-            bone.dof = [v.lower() for v in vals]
+            bone.dof = _dof_list(vals, f"{what}", source, lineno)
         elif key == "limits":
             # one "(lo, hi)" pair per dof, the first on this line and the rest on the following lines
             chunk = " ".join(vals)
-            while len(_LIMIT.findall(chunk)) < len(bone.dof) and i + 1 < len(lines) and lines[i + 1].startswith("("):
+            while len(_LIMIT.findall(chunk)) < len(bone.dof) and i + 1 < len(lines) and lines[i + 1][0].startswith("("):
                 i += 1
-                chunk += " " + lines[i]
+                chunk += " " + lines[i][0]
             pairs = _LIMIT.findall(chunk)
             if len(pairs) != len(bone.dof):
-                raise BadInputError(
-                    f"{source}: bone {bone.name!r} has {len(bone.dof)} dof but {len(pairs)} limits ({chunk!r})"
-                )
+                raise BadInputError(source, f"bone {bone.name!r} has {len(bone.dof)} dof but {len(pairs)} limits "
+                                    f"({chunk[:80]!r})", "one (lower, upper) pair per dof", line=lineno)
             bone.limits = np.array([[float(a), float(b)] for a, b in pairs], dtype=np.float64).reshape(-1, 2)
+            if (bone.limits[:, 0] > bone.limits[:, 1]).any():
+                raise BadInputError(source, f"bone {bone.name!r} limits {chunk[:80]!r}", "lower <= upper",
+                                    line=lineno)
         i += 1
     if not bone.name:
-        raise BadInputError(f"{source}: a bone in :bonedata has no name")
+        raise BadInputError(source, "a bone in :bonedata has no name", "a 'name' line",
+                            line=lines[0][1] if lines else None)
     if bone.dof and len(bone.limits) == 0:
         bone.limits = np.tile([-np.inf, np.inf], (len(bone.dof), 1))
     return bone
+
+
+def _root(lines: list[Line], source: str) -> tuple[Bone, np.ndarray, np.ndarray]:
+    root = Bone(name="root")
+    position, orientation = np.zeros(3), np.zeros(3)
+    for text, lineno in lines:
+        key, *vals = text.split()
+        key = key.lower()
+        if key == "order":
+            root.dof = _dof_list(vals, "root order", source, lineno)
+        elif key == "axis":
+            root.axis_order = _axis_order(vals[0] if vals else "", source, lineno)
+        elif key == "position":
+            position = _floats(vals, "root position", source, 3, lineno)
+        elif key == "orientation":
+            orientation = _floats(vals, "root orientation", source, 3, lineno)
+    root.limits = np.tile([-np.inf, np.inf], (len(root.dof), 1))
+    return root, position, orientation
+
+
+def _units(lines: list[Line], source: str) -> dict[str, str]:
+    units = {}
+    for text, lineno in lines:
+        key, *vals = text.split()
+        key, value = key.lower(), " ".join(vals)
+        if key == "angle" and value.lower() not in ("deg", "rad"):
+            raise BadInputError(source, f":units angle {value!r}", "deg or rad", line=lineno)
+        if key in ("mass", "length"):
+            scale = _floats(vals, f":units {key}", source, 1, lineno)[0]
+            if scale <= 0:
+                raise BadInputError(source, f":units {key} {value}", "a positive scale", line=lineno)
+        units[key] = value
+    return units
 
 
 def parse_asf(text: str, source: str = "<asf>") -> Skeleton:
@@ -151,64 +219,59 @@ def parse_asf(text: str, source: str = "<asf>") -> Skeleton:
     Skeleton
         Root first (its degrees of freedom from the ``order`` line, lower-cased: ``tx ty tz rx ry rz``), then the
         bones of ``:bonedata`` in file order, each with its ``parent`` from ``:hierarchy``.
+
+    Raises
+    ------
+    BadInputError
+        A missing section, a bone block that does not close, unknown or repeated degrees of freedom, numbers that
+        are not finite, limits with lower > upper, names that :hierarchy and :bonedata disagree on; the message
+        names the file and the line.
     """
     sec = _sections(text)
     for needed in ("root", "bonedata", "hierarchy"):
         if needed not in sec:
-            raise BadInputError(f"{source}: not an ASF skeleton, it has no :{needed} section")
-    units = {}
-    for line in sec.get("units", []):
-        key, *vals = line.split()
-        units[key.lower()] = " ".join(vals)
-    root = Bone(name="root")
-    position, orientation = np.zeros(3), np.zeros(3)
-    for line in sec["root"]:
-        key, *vals = line.split()
-        key = key.lower()
-        if key == "order":
-            root.dof = [v.lower() for v in vals]
-        elif key == "axis":
-            root.axis_order = vals[0].upper()
-        elif key == "position":
-            position = _floats(vals, "root position", source, 3)
-        elif key == "orientation":
-            orientation = _floats(vals, "root orientation", source, 3)
-    root.limits = np.tile([-np.inf, np.inf], (len(root.dof), 1))
+            raise BadInputError(source, f"not an ASF skeleton, it has no :{needed} section",
+                                ":root, :bonedata and :hierarchy sections")
+    units = _units(sec.get("units", []), source)
+    root, position, orientation = _root(sec["root"], source)
     bones, block = [root], None
-    for line in sec["bonedata"]:
-        word = line.split()[0].lower()
+    for text_line, lineno in sec["bonedata"]:
+        word = text_line.split()[0].lower()
         if word == "begin":
             if block is not None:
-                raise BadInputError(f"{source}: :bonedata has 'begin' inside an unfinished bone block")
+                raise BadInputError(source, ":bonedata has 'begin' inside an unfinished bone block", "'end' first",
+                                    line=lineno)
             block = []
         elif word == "end":
             if block is None:
-                raise BadInputError(f"{source}: :bonedata has 'end' without 'begin'")
+                raise BadInputError(source, ":bonedata has 'end' without 'begin'", line=lineno)
             bones.append(_parse_bone(block, source))
             block = None
         elif block is None:
-            raise BadInputError(f"{source}: :bonedata line outside a begin/end block: {line!r}")
+            raise BadInputError(source, f":bonedata line outside a begin/end block: {text_line[:60]!r}", line=lineno)
         else:
-            block.append(line)
+            block.append((text_line, lineno))
     if block is not None:
-        raise BadInputError(f"{source}: :bonedata ends inside a bone block (missing 'end'; file truncated?)")
+        raise BadInputError(source, ":bonedata ends inside a bone block (missing 'end'; file truncated?)", "'end'")
     by_name = {b.name: b for b in bones}
     if len(by_name) != len(bones):
-        raise BadInputError(f"{source}: bone names in :bonedata are not unique")
-    for line in sec["hierarchy"]:
-        parent, *children = line.split()
+        raise BadInputError(source, "bone names in :bonedata are not unique", "each bone name once")
+    for text_line, lineno in sec["hierarchy"]:
+        parent, *children = text_line.split()
         if parent.lower() in ("begin", "end"):
             continue
         for name in [parent, *children]:
             if name not in by_name:
-                raise BadInputError(f"{source}: :hierarchy names bone {name!r}, which :bonedata does not define")
+                raise BadInputError(source, f":hierarchy names bone {name!r}, which :bonedata does not define",
+                                    line=lineno)
         for child in children:
             by_name[child].parent = parent
     orphans = [b.name for b in bones[1:] if not b.parent]
     if orphans:
-        raise BadInputError(f"{source}: bones without a parent in :hierarchy: {orphans}")
-    name = " ".join(sec.get("name", [])) or "skeleton"
-    return Skeleton(name=name, units=units, bones=bones, root_position=position, root_orientation=orientation)
+        raise BadInputError(source, f"bones without a parent in :hierarchy: {orphans}", "a parent for every bone")
+    name = " ".join(t for t, _ in sec.get("name", [])) or "skeleton"
+    return Skeleton(name=name, units=units, bones=bones, root_position=position, root_orientation=orientation,
+                    source=source)
 
 
 def parse_amc(text: str, skeleton: Skeleton, source: str = "<amc>") -> tuple[np.ndarray, np.ndarray]:
@@ -245,40 +308,47 @@ def parse_amc(text: str, skeleton: Skeleton, source: str = "<amc>") -> tuple[np.
         if frames:
             missing = [b.name for b in bones if b.name not in seen]
             if missing:
-                raise BadInputError(f"{source}: frame {frames[-1]} lacks bone(s) {missing} (file truncated?)")
+                raise BadInputError(source, f"frame {frames[-1]} lacks bone(s) {missing} (file truncated?)",
+                                    f"every bone with degrees of freedom in {skeleton.source}", line=frame_line)
 
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    frame_line = 0
+    for lineno, raw in enumerate(text.split("\n"), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line or line.startswith(":"):
             continue
         tokens = line.split()
-        if len(tokens) == 1 and tokens[0].lstrip("+-").isdigit():
+        if len(tokens) == 1 and _INTEGER.fullmatch(tokens[0]):
             close_frame()
             number = int(tokens[0])
+            if abs(number) >= 2**62:
+                raise BadInputError(source, f"frame number {number}", "a frame number below 2^62", line=lineno)
             if frames and number <= frames[-1]:
-                raise BadInputError(f"{source}: line {lineno}: frame number {number} does not follow {frames[-1]}")
+                raise BadInputError(source, f"frame number {number} does not follow {frames[-1]}",
+                                    "increasing frame numbers", line=lineno)
             frames.append(number)
             rows.append(np.full(n_cols, np.nan))
             seen = set()
+            frame_line = lineno
             continue
         if not frames:
-            raise BadInputError(f"{source}: line {lineno}: bone values before the first frame number: {line!r}")
+            raise BadInputError(source, f"bone values before the first frame number: {line[:60]!r}",
+                                "a frame number on its own line first", line=lineno)
         name, vals = tokens[0], tokens[1:]
         if name not in slot:
-            known = skeleton.bone(name) if name in {b.name for b in skeleton.bones} else None
-            why = "has no degrees of freedom in the skeleton" if known else "is not a bone of the skeleton"
-            raise BadInputError(f"{source}: line {lineno}: {name!r} {why}")
+            known = name in {b.name for b in skeleton.bones}
+            why = "has no degrees of freedom in" if known else "is not a bone of"
+            raise BadInputError(source, f"{name!r} {why} the skeleton {skeleton.source}",
+                                "the bones with degrees of freedom of the ASF", line=lineno)
         if name in seen:
-            raise BadInputError(f"{source}: line {lineno}: bone {name!r} appears twice in frame {frames[-1]}")
+            raise BadInputError(source, f"bone {name!r} appears twice in frame {frames[-1]}", "each bone once",
+                                line=lineno)
         i0, n = slot[name]
         if len(vals) != n:
-            raise BadInputError(
-                f"{source}: line {lineno}: bone {name!r} in frame {frames[-1]} has {len(vals)} value(s), "
-                f"expected {n} ({' '.join(skeleton.bone(name).dof)})"
-            )
-        rows[-1][i0 : i0 + n] = _floats(vals, f"line {lineno} ({name})", source)
+            raise BadInputError(source, f"bone {name!r} in frame {frames[-1]} has {len(vals)} value(s), expected {n} "
+                                f"({' '.join(skeleton.bone(name).dof)})", line=lineno)
+        rows[-1][i0 : i0 + n] = _floats(vals, f"bone {name!r} in frame {frames[-1]}", source, line=lineno)
         seen.add(name)
     if not frames:
-        raise BadInputError(f"{source}: no frames found (empty or not an AMC file)")
+        raise BadInputError(source, "no frames found (empty or not an AMC file)", "frame numbers and bone lines")
     close_frame()
     return np.asarray(frames, dtype=np.int64), np.vstack(rows)

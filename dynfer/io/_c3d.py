@@ -38,32 +38,74 @@ def _import_c3d():
     return c3d
 
 
+_DAMAGE_WARNINGS = ("reached end of file", "incomplete reading of data blocks", "inconsistent data block")
+
+
+def _check_header(reader, where: str) -> None:
+    """The header and the POINT/TRIAL parameters must agree on what decides how the data are read.
+
+    The c3d package takes the parameter when both exist (the larger frame count, for the last frame); a header
+    and a parameter that disagree mean one of them is damaged, and the data would be read with the wrong scale,
+    marker count, rate or first frame.
+    """
+    header = reader.header
+    pairs = [("point count", header.point_count, reader.point_used),
+             ("point scale", header.scale_factor, reader.point_scale),
+             ("point rate", header.frame_rate, reader.point_rate)]
+    if header.first_frame < 65535 and reader.first_frame < 65535:  # the header holds 16 bits
+        pairs.append(("first frame", header.first_frame, reader.first_frame))
+    for what, in_header, in_parameters in pairs:
+        if not np.isclose(float(in_header), float(in_parameters), rtol=1e-6, atol=0):
+            raise BadInputError(where, f"the header gives {what} {in_header} but the POINT/TRIAL parameters "
+                                f"{in_parameters}", "a header that agrees with the parameters",
+                                hint="the file is damaged")
+
+
 def read_points(path: Path) -> C3DPoints:
-    """Markers of the C3D file at ``path``; missing points (residual < 0) become NaN."""
+    """Markers of the C3D file at ``path``; missing points (residual < 0) become NaN.
+
+    Refuses (:class:`~dynfer.BadInputError` naming the file) a file the ``c3d`` package cannot parse, a header that
+    disagrees with the parameters, a short read (fewer frames than the header's frame count: the c3d package only
+    warns and stops), data that run past the declared frames, no markers, and a rate that is not positive.
+    """
     c3d = _import_c3d()
-    with open(path, "rb") as handle, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="No analog data found")
+    where = str(path)
+    with open(path, "rb") as handle, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         try:
             reader = c3d.Reader(handle)
+            _check_header(reader, where)
             labels = [str(label).strip() for label in reader.point_labels]
             rate = float(reader.point_rate)
+            expected = int(reader.last_frame) - int(reader.first_frame) + 1
             frames, points = [], []
             for number, pts, _ in reader.read_frames(copy=True):
                 frames.append(number)
                 points.append(np.asarray(pts, dtype=np.float64))
             units_param = reader.get("POINT:UNITS")
             units = units_param.string_value.strip() if units_param is not None else ""
+        except BadInputError:
+            raise
         except Exception as err:  # the c3d package raises struct.error, AssertionError, ... on corrupt files
-            raise BadInputError(f"{path}: not a readable C3D file ({type(err).__name__}: {err})") from err
+            raise BadInputError(where, f"not a readable C3D file ({type(err).__name__}: {err})",
+                                "a C3D file") from err
+    damage = [str(w.message).split("!")[0].split("\n")[0] for w in caught
+              if any(key in str(w.message) for key in _DAMAGE_WARNINGS)]
+    if len(points) != expected or damage:
+        raise BadInputError(where, f"{len(points)} frame(s) read but the header declares {expected}"
+                            + (f" (the c3d package warns: {damage[0].strip()})" if damage else ""),
+                            f"{expected} frames", hint="the file is truncated or damaged")
     if not points:
-        raise BadInputError(f"{path}: the C3D file holds no frames")
+        raise BadInputError(where, "the C3D file holds no frames", "at least one frame")
     if not np.isfinite(rate) or rate <= 0:
-        raise BadInputError(f"{path}: the C3D header gives point rate {rate}; a positive frame rate is needed")
+        raise BadInputError(where, f"the C3D header gives point rate {rate}", "a positive frame rate")
+    if not labels:
+        raise BadInputError(where, "the C3D file holds no markers (POINT:USED is 0)", "at least one marker")
     if len(set(labels)) != len(labels):
-        raise BadInputError(f"{path}: marker labels are not unique: {labels}")
+        raise BadInputError(where, f"marker labels are not unique: {labels}", "distinct labels")
     arr = np.stack(points)  # (frames, markers, 5): x, y, z, residual, camera mask
     if arr.shape[1] != len(labels):
-        raise BadInputError(f"{path}: {arr.shape[1]} points per frame but {len(labels)} labels")
+        raise BadInputError(where, f"{arr.shape[1]} points per frame but {len(labels)} labels", "one label per point")
     xyz = arr[:, :, :3].copy()
     xyz[arr[:, :, 3] < 0] = np.nan
     return C3DPoints(labels=labels, xyz=xyz, frames=np.asarray(frames, dtype=np.int64), rate=rate, units=units)

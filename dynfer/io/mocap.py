@@ -10,6 +10,8 @@ features in ``X`` with named ``var_names``, and the provenance (reader, files, t
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -83,17 +85,27 @@ def _check_rate(frame_rate: float, name: str = "frame_rate") -> float:
 
 
 def _assemble(
-    blocks: list[tuple[str, np.ndarray, np.ndarray, float]],
+    blocks: list[tuple[str, np.ndarray, np.ndarray, float, str]],
     var_names: list[str],
     source: dict[str, Any],
     extra_obs: dict[str, np.ndarray] | None = None,
 ) -> ad.AnnData:
-    """Stack (trajectory, frame numbers, values, rate) blocks into validated trajectory AnnData."""
+    """Stack (trajectory, frame numbers, values, rate, file) blocks into validated trajectory AnnData.
+
+    Every value and time must be finite: a BadInputError names the file, the trajectory and the first bad frame.
+    """
     names, frames, times, xs = [], [], [], []
-    for name, frame, values, rate in blocks:
+    for name, frame, values, rate, where in blocks:
+        with np.errstate(over="ignore"):
+            t = (frame - frame[0]) / rate
+        bad = np.flatnonzero(~np.isfinite(t) | ~np.isfinite(values).all(axis=1))
+        if len(bad):
+            what = "its time is" if not np.isfinite(t[bad[0]]) else "its values are"
+            raise BadInputError(where, f"trajectory {name!r}, frame {frame[bad[0]]}: {what} not finite "
+                                f"(frame rate {rate})", "finite values and times")
         names.append(np.full(len(frame), name, dtype=object))
         frames.append(frame)
-        times.append((frame - frame[0]) / rate)
+        times.append(t)
         xs.append(values)
     frame_all = np.concatenate(frames)
     traj = np.concatenate(names)
@@ -172,8 +184,10 @@ def read_asf_amc(
     ------
     FileNotFoundError
         If a file does not exist.
-    ValueError
-        If the ASF is malformed, or an AMC frame misses a bone, has the wrong number of values or an unknown bone.
+    BadInputError
+        (a ``ValueError``) naming the file and line: a malformed ASF (unknown or repeated degrees of freedom, values
+        that are not finite numbers, limits with lower > upper), or an AMC frame that misses a bone, has the wrong
+        number of values, an unknown bone or a value that is not a finite number.
 
     References
     ----------
@@ -188,7 +202,7 @@ def read_asf_amc(
     blocks = []
     for name, path in zip(_trajectory_names(amcs), amcs, strict=True):
         frames, values = parse_amc(_read_text(path), skel, source=str(path))
-        blocks.append((name, frames, values, rate))
+        blocks.append((name, frames, values, rate, str(path)))
     columns = skel.columns
     source = {
         "name": "asf_amc",
@@ -233,9 +247,10 @@ def read_bvh(paths: PathLike | Sequence[PathLike]) -> ad.AnnData:
     ------
     FileNotFoundError
         If a file does not exist.
-    ValueError
-        If a file is malformed, holds fewer or more motion lines than its ``Frames:``, a line does not hold one value
-        per channel, or the files have different skeletons.
+    BadInputError
+        (a ``ValueError``) naming the file and line: a malformed file (unknown channel names, offsets that are not
+        finite), fewer or more motion lines than its ``Frames:``, a line that does not hold one finite number per
+        channel, a ``Frame Time`` that is not positive, or files with different skeletons.
 
     References
     ----------
@@ -249,10 +264,11 @@ def read_bvh(paths: PathLike | Sequence[PathLike]) -> ad.AnnData:
             raise BadInputError(f"{path}: its skeleton (joints and channels) differs from that of {files[0]}")
     names = _trajectory_names(files)
     rates = [1.0 / m.frame_time for m in motions]
-    blocks = [(n, np.arange(len(m.values)), m.values, r) for n, m, r in zip(names, motions, rates, strict=True)]
+    blocks = [(n, np.arange(len(m.values)), m.values, r, str(p))
+              for n, m, r, p in zip(names, motions, rates, files, strict=True)]
     blocks = [b for b in blocks if len(b[1])]
     if not blocks:
-        raise BadInputError("paths: every BVH file has 0 frames")
+        raise BadInputError(", ".join(map(str, files)), "every BVH file has 0 frames", "at least one frame")
     source = {
         "name": "bvh",
         "reader": "dynfer.io.read_bvh",
@@ -304,8 +320,10 @@ def read_c3d(
         If the ``c3d`` package is missing (``pip install dynfer[io]``).
     FileNotFoundError
         If a file does not exist.
-    ValueError
-        If a file cannot be read as C3D, markers are missing and ``missing="raise"``, or the files' labels differ.
+    BadInputError
+        (a ``ValueError``) naming the file: a file the ``c3d`` package cannot read, a header that disagrees with
+        its parameters, fewer frames than the header declares (a truncated file), markers missing with
+        ``missing="raise"``, or labels that differ between files.
 
     References
     ----------
@@ -323,7 +341,7 @@ def read_c3d(
         elif points.labels != labels:
             raise BadInputError(f"{path}: marker labels {points.labels} differ from those of {files[0]}: {labels}")
         xyz, frames, n_missing = fill_missing(points, missing, str(path))
-        blocks.append((name, frames, xyz.reshape(len(frames), -1), points.rate))
+        blocks.append((name, frames, xyz.reshape(len(frames), -1), points.rate, str(path)))
         rates.append(points.rate)
         counts.append(n_missing)
         units.append(points.units)
@@ -350,25 +368,141 @@ def read_c3d(
 _SPLITS = {"train": "Xtr", "val": "Xval", "test": "Xtest"}
 
 
+_MI_SIZE = {1: 1, 2: 1, 3: 2, 4: 2, 5: 4, 6: 4, 7: 4, 9: 8, 12: 8, 13: 8}  # MAT-file v5 numeric data types
+_MI_MATRIX, _MI_COMPRESSED = 14, 15
+_MX_NUMERIC = range(6, 16)  # mxDOUBLE_CLASS .. mxUINT64_CLASS
+
+
+def _mat5_elements(buf: bytes, pos: int, end: int, order: str, where: str) -> list[tuple[int, int, int, int]]:
+    """(type, data start, data size, tag offset) of the data elements in ``buf[pos:end]``, each inside its parent."""
+    out = []
+    while pos < end:
+        if end - pos < 8:
+            raise BadInputError(where, f"a data element cut short ({end - pos} byte(s) left)", "8-byte element tags",
+                                offset=pos, hint="the file is truncated")
+        first, second = struct.unpack_from(order + "II", buf, pos)
+        if first >> 16:  # a small data element: type and size packed in one 4-byte word
+            mtype, nbytes, start, stop = first & 0xFFFF, first >> 16, pos + 4, pos + 8
+        else:
+            mtype, nbytes, start = first, second, pos + 8
+            stop = start + nbytes + (0 if mtype == _MI_COMPRESSED else -nbytes % 8)
+        if start + nbytes > end or (first >> 16 and nbytes > 4):
+            raise BadInputError(where, f"a data element of {nbytes} bytes where {end - start} remain",
+                                "elements inside the file", offset=pos, hint="the file is truncated or damaged")
+        out.append((mtype, start, nbytes, pos))
+        pos = stop
+    return out
+
+
+def _check_mat5_array(buf: bytes, start: int, nbytes: int, at: int, order: str, where: str) -> None:
+    """One miMATRIX element: a real or complex numeric array whose data elements hold exactly its elements."""
+    subs = _mat5_elements(buf, start, start + nbytes, order, where)
+    if len(subs) < 4 or subs[0][0] != 6 or subs[0][2] != 8 or subs[1][0] != 5 or subs[1][2] % 4 or subs[1][2] < 8:
+        raise BadInputError(where, "an array element without valid flags and dimensions", "a MAT-file v5 array",
+                            offset=at, hint="the file is damaged")
+    flags = buf[subs[0][1] : subs[0][1] + 4]
+    mx_class, complex_ = (flags[0], flags[1] & 0x08) if order == "<" else (flags[3], flags[2] & 0x08)
+    if mx_class not in _MX_NUMERIC:
+        raise BadInputError(where, f"an array of MATLAB class {mx_class}", "numeric arrays (classes 6-15) only",
+                            offset=at, hint="mocap35.mat holds numeric arrays only; the file is damaged or another")
+    dims = np.frombuffer(buf, dtype=order + "i4", count=subs[1][2] // 4, offset=subs[1][1])
+    data = subs[3:]
+    if (dims < 0).any() or len(data) != 1 + bool(complex_):
+        raise BadInputError(where, f"an array of dimensions {dims.tolist()} with {len(data)} data part(s)"
+                            f"{' (complex)' if complex_ else ''}", "one part per real or imaginary component",
+                            offset=at, hint="the file is damaged")
+    for mtype, _, size, pos in data:
+        if mtype not in _MI_SIZE or size != int(np.prod(dims, dtype=np.int64)) * _MI_SIZE[mtype]:
+            raise BadInputError(where, f"a data part of type {mtype} and {size} bytes for dimensions "
+                                f"{dims.tolist()}", "a numeric type (1-13) and one value per element", offset=pos,
+                                hint="the file is damaged")
+
+
+def _check_mat5(buf: bytes, where: str) -> None:
+    """Check the element tree of a MAT-file v5 holding numeric arrays, before scipy reads it.
+
+    scipy's compiled reader trusts type tags, array flags and sizes: a damaged one can crash the interpreter (a bus
+    error or a segmentation fault, not an exception), so every top-level element must be a numeric array, plain or
+    zlib-compressed, whose parts are consistent.
+    """
+    order = "<" if buf[126:128] == b"IM" else ">"
+    for mtype, start, nbytes, at in _mat5_elements(buf, 128, len(buf), order, where):
+        if mtype == _MI_COMPRESSED:
+            try:
+                inner = zlib.decompress(buf[start : start + nbytes])
+            except zlib.error as err:
+                raise BadInputError(where, f"a compressed element does not decompress ({err})",
+                                    "a valid zlib stream", offset=at) from None
+            items = _mat5_elements(inner, 0, len(inner), order, where)
+            if [t for t, *_ in items] != [_MI_MATRIX]:
+                raise BadInputError(where, "a compressed element that is not one array", "one array", offset=at)
+            _check_mat5_array(inner, items[0][1], items[0][2], at, order, where)
+        elif mtype == _MI_MATRIX:
+            _check_mat5_array(buf, start, nbytes, at, order, where)
+        else:
+            raise BadInputError(where, f"a top-level data element of type {mtype}", "arrays (type 14 or 15)",
+                                offset=at, hint="the file is damaged")
+
+
 def _load_mat(path: Path) -> dict[str, np.ndarray]:
     """Arrays of a MATLAB file: v4-v7 through scipy, v7.3 (HDF5) through h5py (axes reversed back to MATLAB's)."""
     import scipy.io
     from scipy.io.matlab import matfile_version
 
+    where = str(path)
     try:
-        major, _ = matfile_version(str(path))
-    except (ValueError, OSError) as err:
-        raise BadInputError(f"{path}: not a MATLAB .mat file ({err})") from err
+        major, _ = matfile_version(where)
+    except Exception as err:  # ValueError, OSError, MatReadError (empty, truncated), IndexError (not a MAT file)
+        raise BadInputError(where, f"not a MATLAB .mat file ({type(err).__name__}: {err})",
+                            "a MAT-file (v5, v7 or v7.3)") from err
     if major == 2:
         import h5py
 
-        with h5py.File(path, "r") as handle:
-            return {k: np.asarray(v).T for k, v in handle.items() if isinstance(v, h5py.Dataset)}
+        try:
+            with h5py.File(path, "r") as handle:
+                return {k: np.asarray(v).T for k, v in handle.items() if isinstance(v, h5py.Dataset)}
+        except Exception as err:  # h5py raises OSError, KeyError, RuntimeError ... on a damaged HDF5 file
+            raise BadInputError(where, f"cannot read the v7.3 (HDF5) .mat file ({type(err).__name__}: {err})",
+                                "an intact MAT-file", hint="truncated or damaged?") from err
+    if major == 1:
+        _check_mat5(path.read_bytes(), where)
     try:
-        data = scipy.io.loadmat(str(path))
+        data = scipy.io.loadmat(where)
     except Exception as err:  # scipy raises several types on truncated files
-        raise BadInputError(f"{path}: cannot read the .mat file ({type(err).__name__}: {err}); truncated?") from err
+        raise BadInputError(where, f"cannot read the .mat file ({type(err).__name__}: {err})", "an intact MAT-file",
+                            hint="truncated?") from err
     return {k: v for k, v in data.items() if not k.startswith("__")}
+
+
+def _mocap35_arrays(data: dict[str, np.ndarray], keys: list[str], low_dim: bool, mat: Path) -> list[np.ndarray]:
+    """The trial arrays ``keys`` (trials, frames, features), checked for shape and finite values, and u, v."""
+    where = str(mat)
+    for key in [*keys, "u", "v"]:
+        if key not in data:
+            raise BadInputError(where, f"no array {key!r}; found {sorted(map(str, data))}", "the arrays of mocap35.mat",
+                                hint="is this mocap35.mat?")
+    out = []
+    for key in [*keys, "u", "v"]:
+        value = data[key]
+        if not np.issubdtype(np.asarray(value).dtype, np.number) or np.iscomplexobj(value):
+            raise BadInputError(where, f"{key!r} holds {np.asarray(value).dtype}", "real numbers")
+        arr = np.asarray(value, dtype=np.float64)
+        bad = np.argwhere(~np.isfinite(arr))
+        if len(bad):
+            raise BadInputError(where, f"{key!r} holds {len(bad)} NaN or infinite value(s), first at index "
+                                f"{tuple(int(i) for i in bad[0])}", "finite numbers")
+        out.append(arr)
+    *trials, u, v = out
+    for key, arr in zip(keys, trials, strict=True):
+        if arr.ndim != 3 or 0 in arr.shape:
+            raise BadInputError(where, f"{key!r} has shape {arr.shape}", "(trials, frames, features), none empty")
+    if len({arr.shape[2] for arr in trials}) > 1:
+        raise BadInputError(where, f"the splits have {[a.shape[2] for a in trials]} features", "the same number")
+    n = u.shape[0] if u.ndim == 2 else -1
+    if u.shape != (n, n) or v.size != n or (not low_dim and trials[0].shape[2] != n):
+        raise BadInputError(where, f"'u' has shape {u.shape}, 'v' {v.shape}, the trials {trials[0].shape[2]} "
+                            "features", "u (features, features) and v (features,) for the trials' features")
+    return [*trials, u, v.ravel()]
 
 
 def read_mocap35(
@@ -412,9 +546,9 @@ def read_mocap35(
     ------
     FileNotFoundError
         If the file does not exist.
-    ValueError
-        If ``split`` is unknown, ``low_dim`` is asked for another split than ``"train"``, or the file lacks the
-        expected arrays.
+    BadInputError
+        (a ``ValueError``) if ``split`` is unknown or ``low_dim`` is asked for another split than ``"train"``; naming
+        the file: not a readable MAT-file (damaged, truncated), arrays missing, not 3-D, or holding NaN or inf.
 
     References
     ----------
@@ -437,16 +571,11 @@ def read_mocap35(
     data = _load_mat(mat)
     splits = list(_SPLITS) if split == "all" else [split]
     keys = ["Xtr_low"] if low_dim else [_SPLITS[s] for s in splits]
-    for key in [*keys, "u", "v"]:
-        if key not in data:
-            raise BadInputError(f"{mat}: no array {key!r}; found {sorted(data)} (is this mocap35.mat?)")
+    *trials, u, v = _mocap35_arrays(data, keys, low_dim, mat)
     blocks, split_col = [], []
-    for s, key in zip(splits, keys, strict=True):
-        arr = np.asarray(data[key], dtype=np.float64)
-        if arr.ndim != 3:
-            raise BadInputError(f"{mat}: {key!r} must be (trials, frames, features), got shape {arr.shape}")
+    for s, arr in zip(splits, trials, strict=True):
         for k, trial in enumerate(arr):
-            blocks.append((f"{s}_{k:02d}", np.arange(len(trial)), trial, rate))
+            blocks.append((f"{s}_{k:02d}", np.arange(len(trial)), trial, rate, str(mat)))
             split_col += [s] * len(trial)
     n_features = blocks[0][2].shape[1]
     var_names = [f"PC{k + 1}" for k in range(n_features)] if low_dim else [f"feature_{k:02d}" for k in
@@ -470,6 +599,6 @@ def read_mocap35(
         "preprocessing of Yildiz et al., NeurIPS 2019",
     }
     adata = _assemble(blocks, var_names, source, extra_obs={"split": pd.Categorical(split_col, categories=splits)})
-    adata.uns["mocap35_u"] = np.asarray(data["u"], dtype=np.float64)
-    adata.uns["mocap35_v"] = np.asarray(data["v"], dtype=np.float64).ravel()
+    adata.uns["mocap35_u"] = u
+    adata.uns["mocap35_v"] = v
     return adata

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dynfer import BadInputError
 from dynfer.io import validate_particles
 from dynfer.io.activematter import read_gsd, read_lammps_dump
 
@@ -78,7 +79,7 @@ def test_scaled_coordinates(tmp_path):
     expected = np.array([-1.0, 2.0, 0.0]) + s * [4.0, 5.0, 6.0]
     np.testing.assert_allclose(adata.obsm["positions"].reshape(5, 3), expected, rtol=0, atol=1e-12)
     assert "positions_unwrapped" not in adata.obsm
-    with pytest.raises(ValueError, match="unwrap=True"):
+    with pytest.raises(ValueError, match="unwrap: True but .*scaled.dump has neither"):
         read_lammps_dump(path, unwrap=True)
 
 
@@ -159,7 +160,7 @@ def test_missing_columns_nan_and_counts(tmp_path):
         read_lammps_dump(write_dump(tmp_path / "s.dump", [(5, data), (5, data)], cols))
     with pytest.raises(ValueError, match="atom orders differ.*sort=True"):
         read_lammps_dump(write_dump(tmp_path / "o.dump", [(0, data), (1, data[::-1])], cols), sort=False)
-    with pytest.raises(ValueError, match="bad atoms block of timestep 0.*could not convert"):
+    with pytest.raises(ValueError, match=r"x.dump, line 11: bad atoms block of timestep 0.*the non-number 'abc'"):
         text = write_dump(tmp_path / "x.dump", [(0, data)], cols).read_text().replace("\n2 1", "\n2 abc")
         (tmp_path / "x.dump").write_text(text)
         read_lammps_dump(tmp_path / "x.dump")
@@ -306,3 +307,141 @@ def test_gzip_and_time_item(tmp_path):
     np.testing.assert_array_equal(adata.obsm["positions"], [[0.5, 3.5, 1.5, 2.5]])
     np.testing.assert_array_equal(adata.obs["dump_time"], [0.25])
     np.testing.assert_array_equal(adata.obs["time"], [5.0])
+
+
+# ------------------------------------------------------------------------------- bad input fails loudly (fuzz fixes)
+def _two_frame_dump(tmp_path, name="d.dump", **kwargs):
+    data, cols = _good(tmp_path)
+    return write_dump(tmp_path / name, [(0, data), (1, data)], cols, **kwargs)
+
+
+@pytest.mark.parametrize(("line", "match"), [
+    ("nan 10.0", r"line 6: box bound nan of timestep 0; expected finite numbers"),
+    ("0.0 inf", r"line 6: box bound inf of timestep 0; expected finite numbers"),
+    ("10.0 0.0", r"line 6: box bounds 10.0 0.0 of timestep 0 give the x edge length -10.0; expected lo < hi"),
+    ("3.0 3.0", r"line 6: box bounds 3.0 3.0 of timestep 0 give the x edge length 0.0"),
+    ("-1e308 1e308", r"line 6: box bounds -1e\+308 1e\+308 .* edge length inf"),
+    ("0.0 1e308", r"line 6: box edge lengths .* overflow"),
+    ("0.0 10.0 2.5", r"line 6: box line '0.0 10.0 2.5' of timestep 0; expected 2 numbers: lo hi"),
+])
+def test_box_bounds_refused(tmp_path, line, match):
+    path = _two_frame_dump(tmp_path)
+    lines = path.read_text().split("\n")
+    assert lines[5] == "0.0 10.0"
+    lines[5] = line
+    path.write_text("\n".join(lines))
+    with pytest.raises(BadInputError, match=r"d\.dump, " + match):
+        read_lammps_dump(path)
+
+
+def test_damaged_text_and_gzip_name_file_and_line(tmp_path):
+    import gzip
+
+    path = _two_frame_dump(tmp_path)
+    raw = path.read_bytes()
+    (tmp_path / "latin.dump").write_bytes(raw.replace(b"ITEM: ATOMS id", b"ITEM: ATOMS \xe9d", 1))
+    with pytest.raises(BadInputError, match=r"latin\.dump, line 9: byte 0xe9 is not text"):
+        read_lammps_dump(tmp_path / "latin.dump")
+    packed = gzip.compress(raw)
+    (tmp_path / "cut.dump.gz").write_bytes(packed[: len(packed) // 2])
+    with pytest.raises(BadInputError, match=r"cut\.dump\.gz: the gzip stream is truncated or corrupt \(EOFError"):
+        read_lammps_dump(tmp_path / "cut.dump.gz")
+    (tmp_path / "crc.dump.gz").write_bytes(packed[:-8] + bytes(8))
+    with pytest.raises(BadInputError, match=r"crc\.dump\.gz: the gzip stream .*(BadGzipFile|error)"):
+        read_lammps_dump(tmp_path / "crc.dump.gz")
+
+
+@pytest.mark.parametrize(("edit", "match"), [
+    (lambda t: t + "ITEM: TIMESTEP\n2\nITEM: TIME", r"line 27: 'ITEM: TIME' without a value"),
+    (lambda t: t + "ITEM: TIMESTEP\n2\nITEM: UNITS\n", r"line 27: 'ITEM: UNITS' without a value"),
+    (lambda t: t.replace("ITEM: NUMBER OF ATOMS", "ITEM: TIME\n0.2.5\nITEM: NUMBER OF ATOMS", 1),
+     r"line 4: ITEM: TIME value '0.2.5'; expected a finite number"),
+    (lambda t: t.replace("ITEM: TIMESTEP\n1\n", "ITEM: TIMESTEP\n" + "9" * 30 + "\n"),
+     r"line 14: the timestep 9+; expected an integer in 0 .. 2\^63 - 1"),
+    (lambda t: t.replace("ITEM: NUMBER OF ATOMS\n3", "ITEM: NUMBER OF ATOMS\n-3", 1),
+     r"line 4: the number of atoms -3; expected an integer"),
+    (lambda t: t.replace("ITEM: TIMESTEP\n1\n", "ITEM: TIMESTEP\nITEM: TIME\n"),
+     r"line 14: 'ITEM: TIME' after 'ITEM: TIMESTEP'; expected the timestep"),
+    (lambda t: t.replace("pp pp pp", "pp pp", 1), r"line 5: box header 'ITEM: BOX BOUNDS pp pp'"),
+])
+def test_header_items_refused_with_line(tmp_path, edit, match):
+    path = _two_frame_dump(tmp_path)
+    path.write_text(edit(path.read_text()))
+    with pytest.raises(BadInputError, match=r"d\.dump, " + match):
+        read_lammps_dump(path)
+
+
+def test_atom_values_refused(tmp_path):
+    n = 3
+    base = np.column_stack([np.arange(1, n + 1), np.ones(n), np.linspace(1, 2, n), np.linspace(3, 4, n),
+                            np.zeros(n), np.zeros(n)])
+    cols = ["id", "type", "x", "y", "ix", "iy"]
+    bad = base.copy()
+    bad[1, 4] = 1e300  # an image flag that overflows int64
+    with pytest.raises(BadInputError, match=r"i\.dump, line 11: timestep 0: column 'ix' of atom row 2 holds 1e\+300"):
+        read_lammps_dump(write_dump(tmp_path / "i.dump", [(0, bad)], cols))
+    bad = base.copy()
+    bad[2, 2] = 5e9  # far outside the box [0, 10)
+    with pytest.raises(BadInputError, match=r"o\.dump, line 12: .*atom row 3 lies at .*more than a box length outside"):
+        read_lammps_dump(write_dump(tmp_path / "o.dump", [(0, bad)], cols))
+    with pytest.raises(BadInputError, match=r"v\.dump, line 9: the ATOMS header has vy but not vx"):
+        read_lammps_dump(write_dump(tmp_path / "v.dump", [(0, base)], ["id", "type", "x", "y", "ix", "vy"]))
+    text = write_dump(tmp_path / "n.dump", [(0, base)], cols).read_text().replace("\n2 1 1.5", "\n2 1 nan")
+    (tmp_path / "n.dump").write_text(text)
+    with pytest.raises(BadInputError, match=r"n\.dump, line 11: timestep 0 holds 1 NaN or infinite value"):
+        read_lammps_dump(tmp_path / "n.dump")
+
+
+def test_frame_mismatch_errors_name_the_file(tmp_path):
+    data, cols = _good(tmp_path)
+    text = write_dump(tmp_path / "a.dump", [(0, data)], cols).read_text()
+    text += write_dump(tmp_path / "b.dump", [(1, data[:, [0, 1, 3, 2]])], ["id", "type", "y", "x"]).read_text()
+    (tmp_path / "mixed.dump").write_text(text)
+    with pytest.raises(BadInputError, match=r"mixed\.dump, line 21: columns differ between frames"):
+        read_lammps_dump(tmp_path / "mixed.dump")
+    with pytest.raises(BadInputError, match=r"a\.dump, line 9: dimension=3 but the ATOMS header has no z column"):
+        read_lammps_dump(tmp_path / "a.dump", dimension=3)
+
+
+def _gsd_file(path, *, velocity=None, box=(4.0, 4.0, 0, 0, 0, 0)):
+    hoomd = pytest.importorskip("gsd.hoomd", reason="the optional 'gsd' package (dynfer[io]) is not installed")
+    with hoomd.open(str(path), mode="w") as traj:
+        for step in (0, 10):
+            frame = hoomd.Frame()
+            frame.configuration.step = step
+            frame.configuration.dimensions = 2
+            frame.configuration.box = list(box)
+            frame.particles.N = 3
+            frame.particles.position = np.array([[0.5, -1, 0], [1, 1.5, 0], [-1.5, 0.25, 0]], np.float32) + step / 100
+            frame.particles.velocity = np.ones((3, 3), np.float32) if velocity is None else velocity
+            traj.append(frame)
+    return path
+
+
+def test_gsd_damage_is_refused(tmp_path):
+    velocity = np.ones((3, 3), np.float32)
+    velocity[2, 1] = np.nan
+    with pytest.raises(BadInputError, match=r"nan\.gsd: frame 0: the velocities of particle 2 are .*nan"):
+        read_gsd(_gsd_file(tmp_path / "nan.gsd", velocity=velocity))
+    with pytest.raises(BadInputError, match=r"box\.gsd: frame 0: configuration/box is \[4\.0, inf"):
+        read_gsd(_gsd_file(tmp_path / "box.gsd", box=(4.0, np.inf, 0, 0, 0, 0)))
+    raw = _gsd_file(tmp_path / "ok.gsd").read_bytes()
+    (tmp_path / "cut.gsd").write_bytes(raw[: len(raw) - 700])
+    with pytest.raises(BadInputError, match=r"cut\.gsd"):
+        read_gsd(tmp_path / "cut.gsd")
+    # the row count of index entry 3 (frame 0's positions), set to 2^40: refused before libgsd allocates 12 TiB
+    entry = int(np.frombuffer(raw[8:16], dtype="<u8")[0]) + 3 * 32
+    huge = bytearray(raw)
+    huge[entry + 8 : entry + 16] = np.array(2**40, dtype="<u8").tobytes()
+    (tmp_path / "huge.gsd").write_bytes(bytes(huge))
+    with pytest.raises(BadInputError, match=r"huge\.gsd: index entry 3 \(frame 0\) has an empty chunk, or one reach"):
+        read_gsd(tmp_path / "huge.gsd")
+    header = bytearray(raw)
+    header[23] ^= 0x17  # the top byte of the index size: libgsd mapped memory past the file's end (a segfault)
+    (tmp_path / "header.gsd").write_bytes(bytes(header))
+    with pytest.raises(BadInputError, match=r"header\.gsd: the header places \d+ index entries at byte"):
+        read_gsd(tmp_path / "header.gsd")
+    renamed = raw.replace(b"particles/velocity", b"particles/velocitz")
+    (tmp_path / "name.gsd").write_bytes(renamed)
+    with pytest.raises(BadInputError, match=r"name\.gsd: chunk name 'particles/velocitz' is not in the HOOMD schema"):
+        read_gsd(tmp_path / "name.gsd")

@@ -171,3 +171,91 @@ def test_npy_broken_inputs(tmp_path):
     np.save(tmp_path / "text.npy", np.array(["a", "b"]))
     with pytest.raises(ValueError, match="real numbers"):
         read_current_trace(tmp_path / "text.npy", sampling_rate=1.0)
+
+
+# ---------------------------------------------------------------------------------- damaged files fail loudly
+def test_damaged_csv_names_file_and_line(tmp_path):
+    from dynfer import BadInputError
+
+    (tmp_path / "latin.csv").write_bytes(b"current\n1.0\n2.0\n3.\xb50\n")
+    with pytest.raises(BadInputError, match=r"latin\.csv, line 4: byte 0xb5 is not text"):
+        read_current_trace(tmp_path / "latin.csv", sampling_rate=1.0)
+    (tmp_path / "ragged.csv").write_text("time,current\n0,1.0\n1,2.0,7\n")
+    with pytest.raises(BadInputError, match=r"ragged\.csv: not a table of comma-separated values \(ParserError"):
+        read_current_trace(tmp_path / "ragged.csv", sampling_rate=1.0, column="current")
+    (tmp_path / "gap.csv").write_text("# rec 3\ntime,current\n0,1.0\n1,\n2,3.0\n")
+    with pytest.raises(BadInputError, match=r"gap\.csv, line 4: column 'current' holds a non-numeric value ''"):
+        read_current_trace(tmp_path / "gap.csv", sampling_rate=1.0, column="current")
+    (tmp_path / "inf.csv").write_text("current\n1.0\n\n2.0\n1e309\n")
+    with pytest.raises(BadInputError, match=r"inf\.csv, line 5: 1 NaN or infinite sample"):
+        read_current_trace(tmp_path / "inf.csv", sampling_rate=1.0)
+
+
+def test_damaged_npy_refused(tmp_path):
+    from dynfer import BadInputError
+
+    np.save(tmp_path / "ok.npy", np.arange(40.0).reshape(2, 20))
+    raw = (tmp_path / "ok.npy").read_bytes()
+    (tmp_path / "cut.npy").write_bytes(raw[:-8])
+    with pytest.raises(BadInputError, match=r"cut\.npy: not a readable \.npy array"):
+        read_current_trace(tmp_path / "cut.npy", sampling_rate=1.0)
+    (tmp_path / "short.npy").write_bytes(raw.replace(b"(2, 20)", b"(1, 20)"))  # header now claims half the data
+    with pytest.raises(BadInputError, match=r"short\.npy: 448 bytes where the header .* needs 288"):
+        read_current_trace(tmp_path / "short.npy", sampling_rate=1.0)
+    (tmp_path / "token.npy").write_bytes(raw.replace(b"(2, 20)", b"(2, 20 "))
+    with pytest.raises(BadInputError, match=r"token\.npy: not a readable \.npy array \((TokenError|SyntaxError|Value)"):
+        read_current_trace(tmp_path / "token.npy", sampling_rate=1.0)
+
+
+def test_damaged_abf_header_refused_fast(abf_file, tmp_path):
+    from dynfer import BadInputError
+
+    path, _ = abf_file
+    raw = bytearray(path.read_bytes())
+    raw[16:20] = np.array(2**30, dtype="<i4").tobytes()  # lActualEpisodes: pyabf would build a list of 2^30 sweeps
+    (tmp_path / "sweeps.abf").write_bytes(bytes(raw))
+    with pytest.raises(BadInputError, match=r"sweeps\.abf: the header declares 3000 samples in 1073741824 sweep"):
+        read_abf(tmp_path / "sweeps.abf")
+    raw = bytearray(path.read_bytes())
+    raw[48:52] = np.array(2**28, dtype="<i4").tobytes()  # lNumTagEntries: pyabf would read 2^28 tags, one by one
+    (tmp_path / "tags.abf").write_bytes(bytes(raw))
+    with pytest.raises(BadInputError, match=r"tags\.abf: the header declares .*, 268435456 tag\(s\), for a file of"):
+        read_abf(tmp_path / "tags.abf")
+    raw = bytearray(path.read_bytes())
+    raw[10:14] = np.array(1974, dtype="<i4").tobytes()  # lActualAcqLength: pyabf would read 3 sweeps of 658 samples
+    (tmp_path / "short.abf").write_bytes(bytes(raw))
+    with pytest.raises(BadInputError, match=r"short\.abf: the header declares 1974 samples in 3 sweep\(s\) of 1000"):
+        read_abf(tmp_path / "short.abf")
+    (tmp_path / "cut.abf").write_bytes(path.read_bytes()[:4000])
+    with pytest.raises(BadInputError, match=r"cut\.abf: the header declares 3000 samples .* for a file of 4000 bytes"):
+        read_abf(tmp_path / "cut.abf")
+    with pytest.raises(BadInputError, match=r"sampling_rate: 1e-320: sample 999 / sampling_rate overflows"):
+        read_current_trace(_npy_of(tmp_path, 1000), sampling_rate=1e-320)
+
+
+def _npy_of(folder, n):
+    np.save(folder / "n.npy", np.zeros(n))
+    return folder / "n.npy"
+
+
+def test_abf2_section_table_check(tmp_path):
+    import struct
+
+    from dynfer import BadInputError
+    from dynfer.io.ionchannel import _check_abf_header
+
+    def abf2(count: int, sweeps: int = 1) -> bytes:
+        head = bytearray(1024)
+        head[:4] = b"ABF2"
+        struct.pack_into("<I", head, 12, sweeps)
+        struct.pack_into("<IIi", head, 236, 2, 2, count)  # data section: block 2, int16 samples
+        return bytes(head) + bytes(2 * 100)
+
+    (tmp_path / "ok.abf").write_bytes(abf2(100))
+    _check_abf_header(tmp_path / "ok.abf")  # consistent: left to pyabf
+    (tmp_path / "big.abf").write_bytes(abf2(2**30))
+    with pytest.raises(BadInputError, match=r"big\.abf: the header declares section table entries at bytes \[236\]"):
+        _check_abf_header(tmp_path / "big.abf")
+    (tmp_path / "sweeps.abf").write_bytes(abf2(100, sweeps=101))
+    with pytest.raises(BadInputError, match=r"sweeps\.abf: the header declares 100 data samples of 2 bytes in 101"):
+        _check_abf_header(tmp_path / "sweeps.abf")

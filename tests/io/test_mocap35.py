@@ -86,3 +86,39 @@ def test_errors(tmp_path):
     (tmp_path / "cut.mat").write_bytes((tmp_path / "other.mat").read_bytes()[:150])
     with pytest.raises(ValueError, match="cut.mat"):
         read_mocap35(tmp_path / "cut.mat")
+
+
+def test_damaged_mat_files_name_the_file(tmp_path):
+    from dynfer import BadInputError
+
+    rng = np.random.default_rng(3)
+    arrays = {"Xtr": rng.normal(size=(2, 4, 5)), "u": rng.normal(size=(5, 5)), "v": rng.normal(size=(1, 5))}
+    scipy.io.savemat(tmp_path / "ok.mat", arrays)
+    raw = (tmp_path / "ok.mat").read_bytes()
+    (tmp_path / "empty.mat").write_bytes(b"")
+    with pytest.raises(BadInputError, match=r"empty\.mat: not a MATLAB \.mat file \(MatReadError"):
+        read_mocap35(tmp_path / "empty.mat")
+    (tmp_path / "png.mat").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
+    with pytest.raises(BadInputError, match=r"png\.mat: not a MATLAB \.mat file"):
+        read_mocap35(tmp_path / "png.mat")
+    tag = raw.rindex(b"\x09\x00\x00\x00")  # the miDOUBLE tag of v's values; 0xc1 crashed scipy's reader (bus error)
+    (tmp_path / "tag.mat").write_bytes(raw[:tag] + b"\xc1" + raw[tag + 1:])
+    with pytest.raises(BadInputError, match=r"tag\.mat, byte offset \d+: a data part of type 193 and 40 bytes"):
+        read_mocap35(tmp_path / "tag.mat")
+    flags = raw.rindex(b"\x06\x00\x00\x00\x08\x00\x00\x00") + 9  # v's array flags: set "complex" (a segfault)
+    (tmp_path / "complex.mat").write_bytes(raw[:flags] + b"\x08" + raw[flags + 1:])
+    with pytest.raises(BadInputError, match=r"complex\.mat, byte offset \d+: an array .* 1 data part\(s\) \(complex"):
+        read_mocap35(tmp_path / "complex.mat")
+    (tmp_path / "cut.mat").write_bytes(raw[: len(raw) - 30])
+    with pytest.raises(BadInputError, match=r"cut\.mat, byte offset \d+: a data element of \d+ bytes where \d+ remain"):
+        read_mocap35(tmp_path / "cut.mat")
+    nan = dict(arrays, Xtr=arrays["Xtr"].copy())
+    nan["Xtr"][1, 2, 3] = np.nan
+    scipy.io.savemat(tmp_path / "nan.mat", nan)
+    with pytest.raises(BadInputError, match=r"nan\.mat: 'Xtr' holds 1 NaN or infinite value\(s\), first at index "
+                       r"\(1, 2, 3\)"):
+        read_mocap35(tmp_path / "nan.mat")
+    _write_v73(tmp_path / "v73.mat", arrays)
+    (tmp_path / "v73cut.mat").write_bytes((tmp_path / "v73.mat").read_bytes()[:1500])
+    with pytest.raises(BadInputError, match=r"v73cut\.mat: cannot read the v7\.3 \(HDF5\) \.mat file"):
+        read_mocap35(tmp_path / "v73cut.mat")

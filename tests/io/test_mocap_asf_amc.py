@@ -123,7 +123,8 @@ def test_single_amc_frame_rate_and_h5ad(tiny, tmp_path):
         (lambda t: t + "5\nroot 0 0 0 0 0 0\n", "lacks bone"),
         (lambda t: t.replace("ltibia", "lknee", 1), "not a bone"),
         (lambda t: t.replace("\n2\n", "\n1\n", 1), "does not follow"),
-        (lambda t: re.sub(r"\nroot \S+", "\nroot x", t, count=1), "not a number|must be numbers"),
+        (lambda t: re.sub(r"\nroot \S+", "\nroot x", t, count=1),
+         r"bad.amc, line 5: bone .root. in frame 1 is .x .*expected finite"),
     ],
 )
 def test_broken_amc_raises(tiny, edit, match):
@@ -155,3 +156,40 @@ def test_broken_asf_and_missing_file(tiny):
         read_asf_amc(d / "tiny.asf", d / "nope.amc")
     with pytest.raises(ValueError, match="frame_rate"):
         read_asf_amc(d / "tiny.asf", d / "walk1.amc", frame_rate=0)
+
+
+@pytest.mark.parametrize(("old", "new", "match"), [
+    ("id 2", "id 0x1F", r"line 24: bone id '0x1F'; expected an integer"),
+    ("name ltibia", "name", r"line 36: 'name' without a value"),
+    ("axis 0 0 20  XYZ\n    dof rx\n", "axis 0 nan 20  XYZ\n    dof rx\n", r"line 39: bone 'ltibia' axis is '0 nan"),
+    ("dof rx\n", "dof rq\n", r"line 40: bone 'ltibia' dof 'rq'; expected distinct names among tx ty tz rx ry rz l"),
+    ("limits (-10.0 , 170.0)", "limits (10.0 , -170.0)", r"line 41: bone 'ltibia' limits .*expected lower <= upper"),
+    ("angle deg", "angle dgr", r"line 7: :units angle 'dgr'; expected deg or rad"),
+    ("axis XYZ", "axis XYY", r"line 12: axis order 'XYY'; expected a permutation of XYZ"),
+])
+def test_bad_skeleton_refused_with_line(tiny, old, new, match):
+    from dynfer import BadInputError
+
+    d, _, _ = tiny
+    assert old in ASF
+    (d / "bad.asf").write_text(ASF.replace(old, new, 1))
+    with pytest.raises(BadInputError, match=r"bad\.asf, " + match):
+        read_asf_amc(d / "bad.asf", d / "walk1.amc")
+
+
+def test_bad_motion_refused_with_line(tiny):
+    from dynfer import BadInputError
+
+    d, _, _ = tiny
+    text = (d / "walk1.amc").read_text()
+    (d / "nan.amc").write_text(text.replace("\nltibia ", "\nltibia nan #", 1))
+    with pytest.raises(BadInputError, match=r"nan\.amc, line 6: bone 'ltibia' in frame 1 is 'nan'; expected finite"):
+        read_asf_amc(d / "tiny.asf", d / "nan.amc")
+    (d / "dash.amc").write_text(text.replace("\n2\n", "\n--2\n", 1))
+    with pytest.raises(BadInputError, match=r"dash\.amc, line 8: '--2' is not a bone of the skeleton .*tiny\.asf"):
+        read_asf_amc(d / "tiny.asf", d / "dash.amc")
+    (d / "huge.amc").write_text(text.replace("\n2\n", "\n" + "9" * 25 + "\n", 1))
+    with pytest.raises(BadInputError, match=r"huge\.amc, line 8: frame number 9+; expected a frame number below"):
+        read_asf_amc(d / "tiny.asf", d / "huge.amc")
+    with pytest.raises(BadInputError, match=r"walk1\.amc: trajectory 'walk1', frame 3: its time is not finite"):
+        read_asf_amc(d / "tiny.asf", d / "walk1.amc", frame_rate=1e-308)

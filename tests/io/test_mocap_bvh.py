@@ -95,7 +95,7 @@ def test_channel_count_mismatch(tmp_path, values):
         (HIERARCHY.removesuffix("}\n") + "MOTION\nFrames: 0\nFrame Time: 0.1\n", "1 unclosed block"),
         (HIERARCHY.replace("CHANNELS 3 Zrotation Xrotation Yrotation\n    End", "CHANNELS 3 Zrotation\n    End", 1)
          + "MOTION\nFrames: 0\nFrame Time: 0.1\n", r"'Chest' declares 3 channel\(s\) but lists 1"),
-        (HIERARCHY + "MOTION\nFrames: 1\nFrame Time: 0\n" + "0 " * 12, "Frame Time > 0"),
+        (HIERARCHY + "MOTION\nFrames: 1\nFrame Time: 0\n" + "0 " * 12, r"line 27: Frame Time: .0.; expected a"),
         ("hello\n", "not a BVH"),
     ],
 )
@@ -112,3 +112,23 @@ def test_different_skeletons_and_missing(tmp_path, values):
         read_bvh([tmp_path / "a.bvh", tmp_path / "b.bvh"])
     with pytest.raises(FileNotFoundError):
         read_bvh([tmp_path / "a.bvh", tmp_path / "zzz.bvh"])
+
+
+@pytest.mark.parametrize(("edit", "match"), [
+    (lambda t: t.replace("OFFSET 0.0 5.2 0.0", "OFFSET 0.0 nan 0.0"),
+     r"line 8: OFFSET of 'Chest' is 0.0 nan 0.0; expected 3 finite numbers"),
+    (lambda t: t.replace("CHANNELS 3 Zrotation Xrotation Yrotation", "CHANNELS 3 Zrotation Xrotatinn Yrotation", 1),
+     r"line 9: CHANNELS of 'Chest' are Zrotation Xrotatinn Yrotation; expected distinct names"),
+    (lambda t: t.replace("CHANNELS 3 Zrotation Xrotation Yrotation", "CHANNELS \u00b3 Zrotation Xrotation Yrotation",
+                         1), r"line 9: CHANNELS of 'Chest' must start with a count, got '\u00b3'"),
+    (lambda t: t.replace("Frame Time: 0.1", "Frame Time: 1e-320"), r"line 27: Frame Time: '1e-320'; expected"),
+    (lambda t: t.replace("Frames: 5", "Frames: 5e0"), r"line 26: Frames: '5e0'; expected a non-negative integer"),
+    (lambda t: t[: t.rindex("\n", 0, -1)] + "\n" + "0 " * 11 + "inf\n",
+     r"line 32: frame 4 holds 'inf', which is not a finite number"),
+])
+def test_bad_values_refused_with_line(tmp_path, values, edit, match):
+    from dynfer import BadInputError
+
+    (tmp_path / "bad.bvh").write_text(edit(_bvh(values, 0.1)))
+    with pytest.raises(BadInputError, match=r"bad\.bvh, " + match):
+        read_bvh(tmp_path / "bad.bvh")

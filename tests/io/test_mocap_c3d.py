@@ -77,3 +77,30 @@ def test_corrupt_and_missing_file(tmp_path, xyz):
         read_c3d(tmp_path / "junk.c3d")
     with pytest.raises(FileNotFoundError):
         read_c3d(tmp_path / "absent.c3d")
+
+
+def test_short_read_and_header_damage_refused(tmp_path):
+    from dynfer import BadInputError
+
+    labels = [f"M{k:02d}" for k in range(16)]  # 16 markers: 256 bytes per frame
+    writer = c3d.Writer(point_rate=100.0, point_units="m   ")
+    writer.set_point_labels(labels)
+    rng = np.random.default_rng(0)
+    writer.add_frames([(np.c_[rng.normal(size=(16, 3)), np.zeros((16, 2))].astype(np.float32),
+                        np.zeros((0, 0), dtype=np.float32)) for _ in range(20)])
+    with open(tmp_path / "long.c3d", "wb") as handle:
+        writer.write(handle)
+    raw = (tmp_path / "long.c3d").read_bytes()
+    start = (int(np.frombuffer(raw[16:18], dtype="<u2")[0]) - 1) * 512  # header word 9: first data block
+    (tmp_path / "cut.c3d").write_bytes(raw[: start + 7 * 256])
+    with pytest.raises(BadInputError, match=r"cut\.c3d: 7 frame\(s\) read but the header declares 20 .*reached end"):
+        read_c3d(tmp_path / "cut.c3d")
+    assert read_c3d(tmp_path / "long.c3d").n_obs == 20
+    moved = bytearray(raw)
+    moved[6:8] = np.array(3, dtype="<u2").tobytes()  # header word 4: first frame 3, TRIAL:ACTUAL_START_FIELD says 1
+    (tmp_path / "first.c3d").write_bytes(bytes(moved))
+    with pytest.raises(BadInputError, match=r"first\.c3d: the header gives first frame 3 but the POINT/TRIAL .* 1"):
+        read_c3d(tmp_path / "first.c3d")
+    (tmp_path / "empty.c3d").write_bytes(b"")
+    with pytest.raises(BadInputError, match=r"empty\.c3d: not a readable C3D file"):
+        read_c3d(tmp_path / "empty.c3d")
