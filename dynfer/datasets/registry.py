@@ -60,8 +60,8 @@ class DatasetNotFoundError(FileNotFoundError):
     """A registered file is neither in the local mirror nor in the cache, and cannot be downloaded."""
 
 
-class DatasetChecksumError(OSError):
-    """A file's sha256 differs from the one recorded in the registry."""
+class DatasetChecksumError(BadInputError, OSError):
+    """A file's sha256 differs from the one recorded in the registry (a :class:`BadInputError` and an ``OSError``)."""
 
 
 @dataclass(frozen=True)
