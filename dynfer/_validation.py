@@ -19,6 +19,7 @@ __all__ = [
     "as_tensor",
     "available_memory",
     "check_finite",
+    "check_int",
     "check_memory",
     "check_ndim",
     "check_positive",
@@ -82,6 +83,13 @@ def check_finite(t: torch.Tensor | np.ndarray, name: str) -> None:
     if bool(bad.any()):
         count = int(bad.sum())
         raise BadInputError(f"{name} contains {count} NaN or infinite value(s); all entries must be finite")
+
+
+def check_int(value: Any, name: str, minimum: int = 1) -> int:
+    """Return ``int(value)`` after checking it is an integer (Python or numpy, not a bool) ``>= minimum``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise BadInputError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
 
 
 def check_positive(value: float, name: str, *, allow_zero: bool = False) -> float:

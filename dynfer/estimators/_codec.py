@@ -30,6 +30,7 @@ __all__ = [
     "UnstorableParameterError",
     "decode_params",
     "encode_params",
+    "encode_storable_params",
     "state_to_numpy",
     "state_to_torch",
 ]
@@ -134,6 +135,28 @@ def encode_params(params: Mapping[str, Any]) -> str:
         If a value has no exact encoding; the message names the parameter.
     """
     return json.dumps({str(k): _encode_value(v, f"parameter {k!r}") for k, v in params.items()}, sort_keys=True)
+
+
+def encode_storable_params(params: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """Encode what can be encoded; name the rest.
+
+    Parameters
+    ----------
+    params
+        ``{name: value}``.
+
+    Returns
+    -------
+    tuple
+        The JSON text of the encodable parameters (as :func:`encode_params`) and the names of those left out.
+    """
+    encoded, unstorable = {}, []
+    for name, value in params.items():
+        try:
+            encoded[str(name)] = _encode_value(value, f"parameter {name!r}")
+        except UnstorableParameterError:
+            unstorable.append(str(name))
+    return json.dumps(encoded, sort_keys=True), unstorable
 
 
 def decode_params(text: str) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from dynfer.estimators._base import (
     package_version,
     warn_version,
 )
-from dynfer.estimators._codec import UnstorableParameterError, decode_params, encode_params
+from dynfer.estimators._codec import decode_params, encode_storable_params
 from dynfer.tl._inputs import InputSpec, representation, training_mask
 
 __all__ = ["InputsChangedError", "fingerprint", "load_estimator", "store_estimator", "stored_entry"]
@@ -92,19 +92,13 @@ def fingerprint(adata: AnnData, spec: InputSpec) -> dict[str, Any]:
 
 
 def _encode_stored_params(estimator: Estimator, key: str) -> tuple[str, list[str]]:
-    params = estimator.stored_params()
-    unstorable = []
-    for name, value in params.items():
-        try:
-            encode_params({name: value})
-        except UnstorableParameterError:
-            unstorable.append(name)
+    text, unstorable = encode_storable_params(estimator.stored_params())
     if unstorable:
         warnings.warn(
             f"the parameter(s) {unstorable} of this {type(estimator).__name__} cannot be stored in AnnData (h5ad); "
             f"the fitted state in uns[{key!r}] is complete, but rebuilding it needs them again: "
             f"dynfer.tl.load_estimator(adata, {key!r}, {unstorable[0]}=...)", UserWarning, stacklevel=3)
-    return encode_params({k: v for k, v in params.items() if k not in unstorable}), unstorable
+    return text, unstorable
 
 
 def store_estimator(

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from dynfer._errors import BadInputError
-from dynfer._validation import as_tensor, check_positive, make_generator, progress
+from dynfer._validation import as_tensor, check_int, check_positive, make_generator, progress
 from dynfer.estimators._base import Estimator, resolve_seed
 from dynfer.estimators.bridges.drift_fit import euler_residual_loss, fit_reference
 from dynfer.estimators.bridges.initialisation import INIT_METHODS, initialise_reference
@@ -65,11 +65,6 @@ def _flat_params(module: nn.Module) -> torch.Tensor:
     params = [p.detach().reshape(-1) for p in module.parameters()]
     return torch.cat(params).double() if params else torch.zeros(0, dtype=torch.float64)
 
-
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise BadInputError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _check_options(value: Any, name: str, allowed: Sequence[str] | None = None) -> dict[str, Any]:
@@ -266,9 +261,9 @@ class SchrodingerBridge(Estimator):
         return {
             "sigma": sigma,
             "fit_sigma": fit_sigma,
-            "n_iter": _check_int(self.n_iter, "n_iter", 1),
-            "min_steps": _check_int(self.min_steps, "min_steps", 1),
-            "n_restarts": _check_int(self.n_restarts, "n_restarts", 0),
+            "n_iter": check_int(self.n_iter, "n_iter", 1),
+            "min_steps": check_int(self.min_steps, "min_steps", 1),
+            "n_restarts": check_int(self.n_restarts, "n_restarts", 0),
             "steps_per_unit": check_positive(self.steps_per_unit, "steps_per_unit"),
             "reg": check_positive(self.reg, "reg"),
             "tol": check_positive(self.tol, "tol", allow_zero=True),
@@ -539,7 +534,7 @@ class SchrodingerBridge(Estimator):
             raise BadInputError(f"times must lie in the fitted span [{grid[0]}, {grid[-1]}], got {tq.tolist()}")
         paths = self.paths_.detach()
         n_all = paths.shape[1]
-        take = n_all if n is None else _check_int(n, "n", 1)
+        take = n_all if n is None else check_int(n, "n", 1)
         if take > n_all:
             raise BadInputError(f"n must be between 1 and the number of bridge paths ({n_all}), got {n}")
         gen = make_generator(seed if isinstance(seed, torch.Generator) else resolve_seed(seed), paths.device)

@@ -23,7 +23,7 @@ from torch import nn
 
 from dynfer._errors import BadInputError
 from dynfer._settings import settings
-from dynfer._validation import as_tensor, check_positive, make_generator, progress
+from dynfer._validation import as_tensor, check_int, check_positive, make_generator, progress
 from dynfer.nn import TimeConditionedMLP
 from dynfer.processes.sde import SDE
 from dynfer.processes.transport import wasserstein
@@ -164,7 +164,7 @@ class IPFResult:
 
     def times(self, n_steps: int | None = None) -> torch.Tensor:
         r"""The Euler grid :math:`t_0 + k (t_1 - t_0)/N`, :math:`k = 0, \dots, N` (float64, on the CPU)."""
-        n = self.n_steps if n_steps is None else _check_int(n_steps, "n_steps")
+        n = self.n_steps if n_steps is None else check_int(n_steps, "n_steps")
         return torch.linspace(self.t0, self.t1, n + 1, dtype=torch.float64)
 
     def sample_forward(
@@ -210,11 +210,6 @@ class IPFResult:
         x = self.x1 if x_end is None else _as_states(x_end, "x_end", self.x1)
         return _simulate(self.backward, x, self.t0, self.t1, self.sigma, self.times(n_steps), seed, backward=True)
 
-
-def _check_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise BadInputError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
 
 
 def _as_states(x: Any, name: str, like: torch.Tensor) -> torch.Tensor:
@@ -469,14 +464,14 @@ def ipf_bridge(
     if not (math.isfinite(t0f) and math.isfinite(t1f)) or t1f <= t0f:
         raise BadInputError(f"need finite t0 < t1, got t0={t0!r}, t1={t1!r}")
     sig = check_positive(sigma, "sigma")
-    n_steps = _check_int(n_steps, "n_steps")
-    n_ipf = _check_int(n_ipf, "n_ipf")
-    train_steps = _check_int(train_steps, "train_steps")
-    first = 2 * train_steps if first_train_steps is None else _check_int(first_train_steps, "first_train_steps")
-    batch_size = _check_int(batch_size, "batch_size")
-    n_paths = max(a.shape[0], b.shape[0], 2000) if n_paths is None else _check_int(n_paths, "n_paths", minimum=2)
+    n_steps = check_int(n_steps, "n_steps")
+    n_ipf = check_int(n_ipf, "n_ipf")
+    train_steps = check_int(train_steps, "train_steps")
+    first = 2 * train_steps if first_train_steps is None else check_int(first_train_steps, "first_train_steps")
+    batch_size = check_int(batch_size, "batch_size")
+    n_paths = max(a.shape[0], b.shape[0], 2000) if n_paths is None else check_int(n_paths, "n_paths", minimum=2)
     lr = check_positive(lr, "lr")
-    seed = _check_int(seed, "seed", minimum=0)
+    seed = check_int(seed, "seed", minimum=0)
     if target not in TARGETS:
         raise BadInputError(f"target must be one of {TARGETS}, got {target!r}")
     if drift is None:
