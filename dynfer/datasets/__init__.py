@@ -6,7 +6,7 @@
   (``DYNFER_DATA_DIR``), else the cache / a download where the licence allows;
 * generators: :func:`lotka_volterra_snapshots`, :func:`repressilator_snapshots`, :func:`vortex_snapshots`,
   :func:`ou_snapshots`, :func:`flashing_ratchet_paths`, :func:`alanine_dipeptide_surrogate`,
-  :func:`protein_folding`, :func:`ion_channel`.
+  :func:`protein_folding`, :func:`ion_channel`, :func:`protein_folding_sde` (the 5-D VAMPnets folding toy, labelled).
 
 Examples
 --------
@@ -45,6 +45,7 @@ from dynfer.datasets.registry import (
     register,
     unregister,
 )
+from dynfer.datasets.synthetic_folding import protein_folding_sde
 from dynfer.datasets.synthetic_ionchannel import ion_channel
 from dynfer.datasets.synthetic_jumps import alanine_dipeptide_surrogate, flashing_ratchet_paths, protein_folding
 from dynfer.datasets.synthetic_snapshots import (
@@ -79,6 +80,7 @@ __all__ = [
     "lotka_volterra_snapshots",
     "ou_snapshots",
     "protein_folding",
+    "protein_folding_sde",
     "register",
     "repressilator_snapshots",
     "unregister",
@@ -94,6 +96,7 @@ SYNTHETIC: dict[str, Callable[..., Any]] = {
     "flashing_ratchet_paths": flashing_ratchet_paths,
     "alanine_dipeptide_surrogate": alanine_dipeptide_surrogate,
     "protein_folding": protein_folding,
+    "protein_folding_sde": protein_folding_sde,
     "ion_channel": ion_channel,
 }
 
