@@ -73,7 +73,8 @@ def fingerprint(adata: AnnData, spec: InputSpec) -> dict[str, Any]:
     dict
         Plain data: the spec plus ``n_obs``, ``n_rows``, ``n_features`` and three sha256 digests.
     """
-    x = representation(adata, spec.use_rep)
+    # use_rep "" marks a fit that reads only obs columns (e.g. discrete states): no representation to hash
+    x = np.zeros((adata.n_obs, 0)) if spec.use_rep == "" else representation(adata, spec.use_rep)
     keep = training_mask(adata, spec.train_key, spec.train_value)
     missing = [k for k in spec.obs_keys if k not in adata.obs]
     if missing:
@@ -126,7 +127,7 @@ def store_estimator(
     key_added
         Key in ``uns``.
     use_rep
-        Representation the fit read (``None``: ``X``).
+        Representation the fit read (``None``: ``X``; ``""``: none, the fit reads only the ``obs_keys`` columns).
     obs_keys
         ``obs`` columns the fit read.
     train_key, train_value
@@ -220,7 +221,7 @@ def _compare(stored: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
 def check_inputs(adata: AnnData, entry: Mapping[str, Any], key: str) -> None:
     """Raise :class:`InputsChangedError` if ``adata`` no longer holds the data the stored fit read."""
     spec = InputSpec.from_dict(dict(entry["inputs"]))
-    where = "X" if spec.use_rep == "X" else f"obsm[{spec.use_rep!r}]"
+    where = {"X": "X", "": f"obs{list(spec.obs_keys)}"}.get(spec.use_rep, f"obsm[{spec.use_rep!r}]")
     try:
         now = fingerprint(adata, spec)
     except ValueError as err:
@@ -229,7 +230,7 @@ def check_inputs(adata: AnnData, entry: Mapping[str, Any], key: str) -> None:
     diffs = _compare(entry["inputs"], now)
     if diffs:
         raise InputsChangedError(
-            f"the data changed since the fit stored in uns[{key!r}] (representation {where}): " + "; ".join(diffs)
+            f"the data changed since the fit stored in uns[{key!r}] (read from {where}): " + "; ".join(diffs)
             + ". Refit, or pass verify=False to use the stored model with the data as it is now")
 
 
