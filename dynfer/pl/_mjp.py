@@ -26,7 +26,7 @@ from dynfer.tl._inputs import InputSpec
 from dynfer.tl._mjp import DEFAULT_KEY, FACE
 from dynfer.tl._store import load_estimator, stored_entry
 
-__all__ = ["mjp_graph", "mjp_histograms", "state_histograms"]
+__all__ = ["mjp_graph", "mjp_histograms"]
 
 
 def _stored_rates(adata: AnnData, key: str) -> tuple[np.ndarray, dict[str, Any]]:
@@ -184,57 +184,22 @@ def _observed_paths(adata: AnnData, key: str, n: int) -> Any:
                                 n_states=n)
 
 
-def state_histograms(
-    states: np.ndarray, times: np.ndarray, lengths: np.ndarray, n_states: int, edges: np.ndarray
-) -> np.ndarray:
-    r"""Per time bin, the fraction of observations in each state: ``H[b, k]`` (rows sum to 1; NaN for empty bins).
+def _bins(elapsed: np.ndarray, n_bins: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Bin edges and the times to draw them at.
 
-    Times are measured from each path's first observation (where the initial law of the model sits).
-
-    Parameters
-    ----------
-    states, times
-        ``(P, L)`` padded paths (:class:`~dynfer.estimators.mjp.JumpPaths` layout).
-    lengths
-        ``(P,)`` observed length of each path.
-    n_states
-        Number of states.
-    edges
-        ``(B + 1,)`` increasing bin edges in elapsed time (the last bin is closed).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(B, n_states)`` histograms.
+    One bin per distinct elapsed time (drawn at that time) when there are at most 50 of them and ``n_bins`` is
+    None; else ``n_bins`` (default 20) equal bins, drawn at their centres.
     """
-    mask = np.arange(states.shape[1])[None, :] < np.asarray(lengths)[:, None]
-    elapsed = (times - times[:, :1])[mask]
-    s = np.asarray(states)[mask].astype(np.int64)
-    b = np.clip(np.searchsorted(edges, elapsed, side="right") - 1, 0, len(edges) - 2)
-    counts = np.zeros((len(edges) - 1, n_states))
-    np.add.at(counts, (b, s), 1.0)
-    total = counts.sum(1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, counts / np.where(total > 0, total, 1.0), np.nan)
-
-
-def _edges(elapsed: np.ndarray, n_bins: int | None) -> np.ndarray:
-    """Bin edges: one bin per distinct elapsed time when there are at most 50 of them, else ``n_bins`` (20) bins."""
     distinct = np.unique(elapsed)
     if n_bins is None and len(distinct) <= 50:
         if len(distinct) == 1:
-            return np.array([distinct[0], distinct[0] + 1.0])
+            return np.array([distinct[0], distinct[0] + 1.0]), distinct
         mids = (distinct[1:] + distinct[:-1]) / 2
-        return np.concatenate([[distinct[0]], mids, [distinct[-1]]])
+        return np.concatenate([[distinct[0]], mids, [distinct[-1]]]), distinct
     k = 20 if n_bins is None else n_bins
     lo, hi = float(distinct[0]), float(distinct[-1])
-    return np.linspace(lo, hi if hi > lo else lo + 1.0, k + 1)
-
-
-def hellinger(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    r"""Hellinger distance :math:`H(p, q) = \sqrt{1 - \sum_k \sqrt{p_k q_k}}` per row (NaN where either is NaN)."""
-    bc = np.sum(np.sqrt(np.clip(p, 0, None) * np.clip(q, 0, None)), axis=-1)
-    return np.sqrt(np.clip(1.0 - bc, 0.0, None))
+    edges = np.linspace(lo, hi if hi > lo else lo + 1.0, k + 1)
+    return edges, (edges[1:] + edges[:-1]) / 2
 
 
 def mjp_histograms(
@@ -258,6 +223,7 @@ def mjp_histograms(
     <dynfer.processes.jumps.RateMatrix.simulate>`, exact Gillespie) from its fitted initial law, observed at the
     observed paths' own times (cycled when ``n_paths`` exceeds their number). Solid lines: observed; dashed: model;
     one colour per state. The title gives the time-averaged Hellinger distance
+    (:func:`dynfer.evaluation.jumps.hellinger_histograms`)
     :math:`\bar H = \frac1B \sum_b \sqrt{1 - \sum_k \sqrt{p_{bk}\,\hat p_{bk}}}` (Berghaus et al. 2024, Table 2).
     The estimator is loaded (:func:`dynfer.tl.load_estimator`), never refitted.
 
@@ -291,6 +257,8 @@ def mjp_histograms(
     Axes, Figure or None
         The figure if ``return_fig``; the Axes when the figure is not shown; else ``None``.
     """
+    from dynfer.evaluation.jumps import hellinger_histograms, state_histograms
+
     stored_entry(adata, key, face=FACE)
     est = load_estimator(adata, key, verify=verify)
     n = int(est.n_states_)
@@ -300,25 +268,25 @@ def mjp_histograms(
         n_bins = check_int(n_bins, "n_bins", minimum=1)
     n_model = max(paths.n_paths, 500) if n_paths is None else check_int(n_paths, "n_paths", minimum=1)
     mask = np.arange(paths.states.shape[1])[None, :] < paths.lengths[:, None]
-    edges = _edges((paths.times - paths.times[:, :1])[mask], n_bins)
-    observed = state_histograms(paths.states, paths.times, paths.lengths, n, edges)
+    elapsed = paths.times - paths.times[:, :1]
+    edges, centres = _bins(elapsed[mask], n_bins)
 
     pick = np.arange(n_model) % paths.n_paths
-    grid = np.ascontiguousarray(paths.times[pick] - paths.times[pick, :1])
-    initial = np.asarray(est.initial_distribution_, dtype=np.float64)
-    initial = np.clip(initial, 0, None) / np.clip(initial, 0, None).sum()
+    grid = np.ascontiguousarray(elapsed[pick])
+    initial = np.clip(np.asarray(est.initial_distribution_, dtype=np.float64), 0, None)
     sim = est.rate_model().simulate(n_model, torch.as_tensor(grid, dtype=torch.float64),
-                                    initial=torch.as_tensor(initial, dtype=torch.float64), seed=seed, device="cpu")
-    model = state_histograms(sim.cpu().numpy(), grid, paths.lengths[pick], n, edges)
+                                    initial=torch.as_tensor(initial / initial.sum(), dtype=torch.float64), seed=seed,
+                                    device="cpu").cpu().numpy()
+    observed = state_histograms(paths.states, n, times=elapsed, bins=edges, mask=mask)
+    model = state_histograms(sim, n, times=grid, bins=edges, mask=mask[pick])
+    mean_h = hellinger_histograms(paths.states, sim, n, times=elapsed, model_times=grid, bins=edges, mask=mask,
+                                  model_mask=mask[pick])
 
-    centres = (edges[1:] + edges[:-1]) / 2
     fig, ax = new_axes(ax, (5.5, 3.5))
     colours = plt.get_cmap("tab10")(np.arange(n) % 10)
     for k in range(n):
         ax.plot(centres, observed[:, k], "-", color=colours[k], lw=1.5, label=names[k])
         ax.plot(centres, model[:, k], "--", color=colours[k], lw=1.5)
-    dist = hellinger(observed, model)
-    mean_h = float(np.nanmean(dist)) if np.isfinite(dist).any() else float("nan")
     ax.set_xlabel("time since the first observation")
     ax.set_ylabel("fraction in state")
     ax.set_ylim(-0.02, 1.02)

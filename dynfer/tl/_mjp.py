@@ -9,19 +9,16 @@ level of ``uns[key_added]`` for direct reading.
 
 from __future__ import annotations
 
-import functools
 import warnings
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 from anndata import AnnData
 
 from dynfer import _keys as K
 from dynfer._errors import BadInputError
 from dynfer.estimators._base import Estimator, check_param_names
-from dynfer.tl._inputs import InputSpec
-from dynfer.tl._store import fingerprint, store_estimator
+from dynfer.tl._store import store_estimator
 
 __all__ = ["mjp"]
 
@@ -72,30 +69,6 @@ def _check_key(value: Any, name: str) -> str:
     if not isinstance(value, str) or not value:
         raise BadInputError(name, repr(value), "the name of a column of adata.obs (a non-empty string)")
     return value
-
-
-@functools.cache
-def _store_reads_obs_only() -> bool:
-    """Whether the store can fingerprint a fit that reads only ``obs`` columns (``use_rep=""``)."""
-    probe = AnnData(obs={"state": np.zeros(2, dtype=np.int64)})
-    probe.obs_names = ["a", "b"]
-    try:
-        fingerprint(probe, InputSpec(use_rep="", obs_keys=("state",)))
-    except (BadInputError, KeyError):
-        return False
-    return True
-
-
-def _fallback_rep(adata: AnnData, state_key: str, key_added: str) -> str:
-    """Temporary stand-in until the store fingerprints obs-only fits: the states as a one-column ``obsm`` entry.
-
-    States data (:func:`dynfer.io.make_states`) have an ``X`` with no column, which the store's fingerprint refuses;
-    ``obsm[key_added + '_state']`` holds the state labels so the fingerprint (and :func:`~dynfer.tl.load_estimator`'s
-    check) still covers the data the fit read.
-    """
-    rep = f"{key_added}_state"
-    adata.obsm[rep] = adata.obs[state_key].to_numpy(dtype=np.float64).reshape(-1, 1)
-    return rep
 
 
 def _results_to_top_level(entry: dict[str, Any]) -> None:
@@ -217,7 +190,6 @@ def mjp(
     with warnings.catch_warnings():
         # paths_from_adata has already warned (naming the obs column) about anything the fit would warn about again
         warnings.filterwarnings("ignore", message=".*never observed.*", category=UserWarning)
-        warnings.filterwarnings("ignore", message=".*not observed.*", category=UserWarning)
         if method == "foundation":
             est = cls.pretrained(n_states=n_states, **params)  # type: ignore[attr-defined]
         else:
@@ -229,7 +201,7 @@ def mjp(
     out = adata.copy() if copy else adata
     _as_actual(out)
     obs_keys = tuple(k for k in (state_key, time_key, trajectory_key) if k in out.obs)
-    use_rep = "" if _store_reads_obs_only() else _fallback_rep(out, state_key, key_added)
-    store_estimator(out, est, key_added=key_added, use_rep=use_rep, obs_keys=obs_keys)
+    # use_rep="": the fit reads no representation, only the obs columns (which the fingerprint covers)
+    store_estimator(out, est, key_added=key_added, use_rep="", obs_keys=obs_keys)
     _results_to_top_level(out.uns[key_added])
     return out if copy else None
