@@ -576,12 +576,19 @@ def score_rates(est: Any, ctx: JumpContext) -> dict[str, Any]:
     out["relaxation_rel_error"] = (rt - rt_true) / rt_true if np.isfinite(rt_true) and rt_true > 0 else float("nan")
     std = getattr(est, "log_rate_std_", None)
     if std is not None:
-        mean = None
-        if hasattr(est, "results"):
-            mean = est.results().get("log_rate_mean")
-        cal = calibration(q, std, ctx.Q_true, log_rate_mean=mean)
+        cal = calibration(q, std, ctx.Q_true, log_rate_mean=_log_rate_mean(est))
         out["z_sd"], out["coverage"] = cal["z_sd"], cal["coverage"]
     return out
+
+
+def _log_rate_mean(est: Any) -> np.ndarray | None:
+    """``est.results()['log_rate_mean']`` when the estimator reports one (its warnings silenced), else ``None``."""
+    if not hasattr(est, "results"):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mean = est.results().get("log_rate_mean")
+    return None if mean is None else np.asarray(mean, dtype=np.float64)
 
 
 def _call_factory(factory: Callable[..., Any], ctx: JumpContext) -> Any:
@@ -611,6 +618,9 @@ class ContextTable:
         "log_rate_mean"}`` (numpy; ``None`` where the method gives none).
     errors
         ``errors[method]``: per failed context ``(context name, message)``; failed contexts get no scores.
+    warnings
+        ``warnings[method]``: ``{message: count}`` of the warnings the fits raised (recorded, not re-emitted), e.g.
+        a convergence warning of an optimiser.
     """
 
     methods: list[str]
@@ -619,6 +629,7 @@ class ContextTable:
     seconds: dict[str, list[float]]
     estimates: dict[str, list[dict[str, np.ndarray]]]
     errors: dict[str, list[tuple[str, str]]]
+    warnings: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def mean_sd(self, method: str, metric: str) -> tuple[Any, Any]:
         """Mean and population sd over contexts of one metric (elementwise for arrays, ignoring ``nan``)."""
@@ -689,7 +700,8 @@ def context_table(
         ``scorer(fitted, ctx) -> {metric: value}`` (default :func:`score_rates`).
     raise_errors
         Re-raise a failed fit; by default a :class:`dynfer.BadInputError` or ``RuntimeError`` of one fit is
-        recorded in ``errors`` and the context is skipped for that method.
+        recorded in ``errors`` and the context is skipped for that method. Warnings raised by the fits are counted
+        in ``warnings`` (not shown).
 
     Returns
     -------
@@ -705,21 +717,30 @@ def context_table(
     seconds: dict[str, list[float]] = {}
     estimates: dict[str, list[dict[str, np.ndarray]]] = {}
     errors: dict[str, list[tuple[str, str]]] = {}
+    raised: dict[str, dict[str, int]] = {}
     for method, factory in estimators.items():
         scores[method], seconds[method], estimates[method], errors[method] = {}, [], [], []
+        raised[method] = {}
         for index, (cname, ctx) in enumerate(zip(names, contexts, strict=True)):
             est = _call_factory(factory, ctx)
-            start = time.perf_counter()
-            try:
-                est.fit(ctx.states, ctx.times, ctx.lengths)
-            except (BadInputError, RuntimeError) as err:
-                if raise_errors:
-                    raise
-                errors[method].append((cname, f"{type(err).__name__}: {err}"))
-                continue
-            seconds[method].append(time.perf_counter() - start)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                start = time.perf_counter()
+                try:
+                    est.fit(ctx.states, ctx.times, ctx.lengths)
+                except (BadInputError, RuntimeError) as err:
+                    if raise_errors:
+                        raise
+                    errors[method].append((cname, f"{type(err).__name__}: {err}"))
+                    continue
+                finally:
+                    elapsed = time.perf_counter() - start
+                    for w in caught:
+                        msg = f"{w.category.__name__}: {w.message}"
+                        raised[method][msg] = raised[method].get(msg, 0) + 1
+            seconds[method].append(elapsed)
             std = getattr(est, "log_rate_std_", None)
-            mean = est.results().get("log_rate_mean") if hasattr(est, "results") else None
+            mean = _log_rate_mean(est)
             estimates[method].append({
                 "context": index,
                 "rate_matrix": np.asarray(est.rate_matrix_, dtype=np.float64),
@@ -729,4 +750,4 @@ def context_table(
             for metric, value in scorer(est, ctx).items():
                 scores[method].setdefault(metric, []).append(value)
     return ContextTable(methods=list(estimators), contexts=names, scores=scores, seconds=seconds,
-                        estimates=estimates, errors=errors)
+                        estimates=estimates, errors=errors, warnings=raised)

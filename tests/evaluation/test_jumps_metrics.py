@@ -1,6 +1,7 @@
 """MJP scores against hand-computed values: RMSE, structural zeros, calibration, Hellinger, ratchet parameters."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -147,6 +148,8 @@ class _Oracle:
         self.bias = bias
 
     def fit(self, states, times, lengths=None):
+        if self.bias:
+            warnings.warn("biased on purpose", UserWarning, stacklevel=2)
         q = self.ctx_q.copy()
         q[0, 1] += self.bias
         q[0, 0] -= self.bias
@@ -184,5 +187,6 @@ def test_context_table_runs_factories_and_summarises():
     pooled = table.pooled_calibration("biased", [c.Q_true for c in contexts])
     assert pooled["n_links"] == 6 and pooled["z_mean"] == pytest.approx(math.log(1.5) / 2)
     assert table.pooled_calibration("bad", [c.Q_true for c in contexts]) is None
+    assert table.warnings["biased"] == {"UserWarning: biased on purpose": 3} and table.warnings["exact"] == {}
     with pytest.raises(BadInputError, match="nope"):
         context_table({"bad": failing}, contexts, raise_errors=True)
