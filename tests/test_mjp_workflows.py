@@ -1,0 +1,133 @@
+"""The Markov-jump-process workflows, quick sizes, MLE (and the foundation model when installed).
+
+Each workflow runs once per module through the command line (``dynfer run <name> --quick``); the tests read its
+``metrics.json``. Bounds are derived from the reference numbers (markov_jump_processes.md) and from the sizes of the
+quick runs; the real-data workflows skip when the ``../shared/data`` mirror is absent.
+"""
+
+import json
+import math
+
+import pytest
+
+import dynfer
+from dynfer.cli import main
+from dynfer.workflows import get_workflow
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::RuntimeWarning")
+
+
+def _run(tmp_path_factory, name, mirror=None):
+    out = tmp_path_factory.mktemp(name) / "report"
+    with dynfer.settings.override(data_dir=mirror, progress=False, device="cpu", dtype="float32", seed=None):
+        code = main(["run", name, "--quick", "--seed", "0", "--device", "cpu", "--out", str(out)])
+    assert code == 0
+    assert (out / "report.html").is_file()
+    env = json.loads((out / "environment.json").read_text())
+    assert env["workflow"]["name"] == name and env["workflow"]["quick"] is True
+    return json.loads((out / "metrics.json").read_text())
+
+
+def _mean(metrics, setting, method, key):
+    return metrics["settings"][setting]["methods"][method][key]["mean"]
+
+
+def test_the_mjp_workflows_are_discovered_with_their_datasets():
+    expected = {"fim_dfr": {"fim_dfr"}, "fim_mjp_prior_samples": {"fim_mjp_prior_samples"},
+                "adp_surrogate": {"alanine_dipeptide_surrogate"}, "protein_folding": {"protein_folding_sde"},
+                "ion_channel": {"ion_channel"}}
+    for name, datasets in expected.items():
+        assert datasets <= set(get_workflow(name).datasets)
+
+
+@pytest.fixture(scope="module")
+def adp(tmp_path_factory):
+    return _run(tmp_path_factory, "adp_surrogate")
+
+
+def test_adp_surrogate_recovers_the_generator(adp):
+    s = adp["settings"]["adp"]
+    mle = s["methods"]["MLE"]
+    assert mle["n_contexts"] == 2 and mle["n_failed"] == 0
+    # 200 paths x 100 points: the stationary law within a few percent (measured 0.01-0.02 TV)
+    assert mle["stationary_tv"]["mean"] < 0.05
+    # rates span 0.01..53; an RMSE of the order of the largest rates would mean a failed fit
+    assert mle["rate_rmse"]["mean"] < 0.1 * 53
+    # model histograms no further from the observed ones than twice the true model's
+    assert mle["hellinger"]["mean"] < 2 * s["hellinger_truth_floor"]["mean"]
+    assert 0.8 <= s["pooled_calibration"]["MLE"]["coverage"] <= 1.0
+    assert s["truth"]["stationary_distribution"][0] == pytest.approx(0.298, abs=1e-3)
+
+
+@pytest.fixture(scope="module")
+def folding(tmp_path_factory):
+    return _run(tmp_path_factory, "protein_folding")
+
+
+def test_protein_folding_stationary_law_matches_mardt_et_al(folding):
+    frac, se = folding["label_fraction_folded"], folding["label_fraction_se"]
+    # the simulated labels: 0.73 within 5 standard errors from independent paths (+ rounding of 0.73)
+    assert abs(frac - 0.73) < 0.005 + 5 * se
+    for setting in ("interval_1", "interval_10"):
+        pi = _mean(folding, setting, "MLE", "stationary_distribution")
+        assert abs(pi[0] - frac) < 0.005 + 5 * se, (setting, pi, frac)
+        assert sum(pi) == pytest.approx(1.0)
+    # fitted rates fall with the observation interval (labels of an SDE are not Markov at short lags)
+    fast = _mean(folding, "interval_1", "MLE", "rate folded to unfolded")
+    slow = _mean(folding, "interval_10", "MLE", "rate folded to unfolded")
+    assert slow < fast
+
+
+@pytest.fixture(scope="module")
+def ion(tmp_path_factory):
+    return _run(tmp_path_factory, "ion_channel")
+
+
+def test_ion_channel_idealisation_and_inference(ion):
+    assert ion["idealisation_accuracy"] > 0.98  # levels 1 pA apart, noise 0.3 pA
+    ideal, true = ion["settings"]["idealised"], ion["settings"]["true_states"]
+    pi_i = _mean(ion, "idealised", "MLE", "stationary_distribution")
+    pi_t = _mean(ion, "true_states", "MLE", "stationary_distribution")
+    # near-perfect idealisation: the fits from idealised and from true states agree
+    assert max(abs(a - b) for a, b in zip(pi_i, pi_t, strict=True)) < 0.03
+    # 2 s of recording: the stationary law of the generating scheme (0.181, 0.147, 0.672) within TV 0.25
+    assert ideal["methods"]["MLE"]["stationary_tv"]["mean"] < 0.25
+    tau = true["truth"]["mfpt"]
+    assert tau[0][1] == pytest.approx(0.068, abs=0.002) and tau[2][0] == pytest.approx(0.181, abs=0.002)
+    assert math.isfinite(ideal["methods"]["MLE"]["mfpt_rel_error"]["mean"])
+
+
+@pytest.fixture(scope="module")
+def dfr(tmp_path_factory, mirror_dir):
+    return _run(tmp_path_factory, "fim_dfr", mirror_dir)
+
+
+def test_fim_dfr_quick_meets_the_goals_of_the_issue(dfr):
+    mle = dfr["settings"]["V1"]["methods"]["MLE"]
+    # reference: plain MLE 0.092-0.098 +- 0.023 per 300-path context; 2 contexts: mean below 0.15
+    assert mle["rate_rmse"]["mean"] < 0.15
+    assert mle["zero_mass"]["mean"] < 0.02  # goal: mean rate on the 12 structural zeros < 0.02
+    V, r, b = (mle[k]["mean"] for k in ("V", "r", "b"))
+    assert abs(V - 1) < 0.2 and abs(r - 1) < 0.2 and abs(b - 1) < 0.2
+    assert 0.8 <= dfr["settings"]["V1"]["pooled_calibration"]["MLE"]["coverage"] <= 1.0
+    assert set(dfr["settings"]) == {"V1", "sparse", "sparse_noisy", "irregular", "noisy"}
+    # more paths, smaller error
+    size = dfr["context_size"]
+    assert size["300"]["MLE"]["rate_rmse"][0] < size["30"]["MLE"]["rate_rmse"][0]
+
+
+@pytest.fixture(scope="module")
+def prior(tmp_path_factory, mirror_dir):
+    return _run(tmp_path_factory, "fim_mjp_prior_samples", mirror_dir)
+
+
+def test_fim_prior_samples_every_setting_is_scored(prior):
+    assert set(prior["settings"]) == {"prior_6st", "sparse_6st", "prior_4st", "sparse_4st"}
+    for name, s in prior["settings"].items():
+        mle = s["methods"]["MLE"]
+        assert mle["n_contexts"] + mle["n_failed"] == 2, name
+        assert s["n_contexts"] == 2
+    # 300 paths of rates in [0, 1] on FIM's grids: the error is a fraction of the rate scale
+    assert _mean(prior, "prior_6st", "MLE", "rate_rmse") < 0.3
+    # the sparse regime is harder than the dense one
+    assert _mean(prior, "sparse_6st", "MLE", "rate_rmse") > _mean(prior, "prior_6st", "MLE", "rate_rmse")
