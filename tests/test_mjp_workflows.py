@@ -8,6 +8,7 @@ quick runs; the real-data workflows skip when the ``../shared/data`` mirror is a
 import json
 import math
 
+import numpy as np
 import pytest
 
 import dynfer
@@ -97,11 +98,58 @@ def test_ion_channel_idealisation_and_inference(ion):
     assert math.isfinite(ideal["methods"]["MLE"]["mfpt_rel_error"]["mean"])
 
 
+def test_fim_dfr_generated_settings_follow_their_definitions():
+    module = get_workflow("fim_dfr").load()
+    settings = {s.name: s for s in module.generator_settings(3, 0, noise_fitted=False)}
+    assert set(settings) == {"sparse", "sparse_noisy", "irregular", "noisy"}
+    for name in ("sparse", "sparse_noisy"):
+        for ctx in settings[name].contexts:
+            states, times, mask = ctx.padded()
+            assert 20 <= len(states) <= 50 and 5 <= ctx.lengths.min() and ctx.lengths.max() <= 15
+            assert (mask.sum(1) == ctx.lengths).all() and (times >= 0).all() and (times <= 2.5).all()
+            assert (np.diff(times, axis=1) >= 0).all() and ctx.n_states == 6
+    ctx = settings["irregular"].contexts[0]
+    assert ctx.states.shape[0] == 300 and 10 <= ctx.lengths.min() and ctx.lengths.max() <= 100
+    # 5 % of the labels flipped to another state: the observed fraction of flips over 3 x 300 x 100 labels
+    noisy = settings["noisy"].contexts
+    assert all(c.lengths is None and c.states.shape == (300, 100) for c in noisy)
+    flipped = np.mean([(c.states != c.extra["clean_states"]).mean() for c in noisy])
+    assert abs(flipped - 0.05) < 4 * math.sqrt(0.05 * 0.95 / 90_000)
+    sparse = settings["sparse"].contexts[0]
+    assert (sparse.states == sparse.extra["clean_states"]).all()  # no noise in the clean sparse setting
+    ratchet = get_workflow("fim_dfr").load()._ratchet_extra(noisy[0].Q_true)
+    assert ratchet == pytest.approx({"V": 1.0, "r": 1.0, "b": 1.0})
+
+
+def test_fim_prior_grids_follow_the_recorded_counts():
+    module = get_workflow("fim_mjp_prior_samples").load()
+    rng = np.random.default_rng(0)
+    for L, stride, t_max in ((100, 1, 10.0), (50, 2, 10 * 98 / 99), (34, 3, 10.0), (25, 4, 10 * 96 / 99)):
+        prior = {"grid": "regular", "seq_lengths": np.full((1, 300), L)}
+        times, lengths = module._prior_grid(prior, 0, rng)
+        assert times.shape == (300, L) and lengths is None
+        assert times[0, -1] == pytest.approx(t_max) and times[0, 1] == pytest.approx(stride * 10 / 99)
+    counts = rng.integers(8, 73, size=(1, 300))
+    times, lengths = module._prior_grid({"grid": "random", "seq_lengths": counts}, 0, rng)
+    assert (lengths == counts[0]).all() and times.shape == (300, counts.max())
+    assert (np.diff(times, axis=1) >= 0).all() and times.max() <= 10.0
+    q = np.zeros((6, 6))
+    q[:4, :4] = [[0, 1, 0, 2], [1, 0, 1, 0], [0, 3, 0, 1], [1, 0, 1, 0]]
+    q -= np.diag(q.sum(1))
+    prior = {"adjacency": (q > 0)[None].astype(np.int8), "rate_matrices": q[None].astype(np.float32),
+             "initial_distributions": np.array([[0.5, 0.5, 0, 0, 0, 0]], np.float32)}
+    q4, adj, init = module._mjp(prior, 0)
+    assert q4.shape == (4, 4) and np.allclose(q4.sum(1), 0) and adj.sum() == 8 and init.sum() == pytest.approx(1)
+
+
+# the staged-data workflows take minutes with the current MLE on per-path irregular times (one matrix exponential
+# per distinct lag): slow
 @pytest.fixture(scope="module")
 def dfr(tmp_path_factory, mirror_dir):
     return _run(tmp_path_factory, "fim_dfr", mirror_dir)
 
 
+@pytest.mark.slow
 def test_fim_dfr_quick_meets_the_goals_of_the_issue(dfr):
     mle = dfr["settings"]["V1"]["methods"]["MLE"]
     # reference: plain MLE 0.092-0.098 +- 0.023 per 300-path context; 2 contexts: mean below 0.15
@@ -121,6 +169,7 @@ def prior(tmp_path_factory, mirror_dir):
     return _run(tmp_path_factory, "fim_mjp_prior_samples", mirror_dir)
 
 
+@pytest.mark.slow
 def test_fim_prior_samples_every_setting_is_scored(prior):
     assert set(prior["settings"]) == {"prior_6st", "sparse_6st", "prior_4st", "sparse_4st"}
     for name, s in prior["settings"].items():

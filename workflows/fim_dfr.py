@@ -72,16 +72,21 @@ def staged_settings(Vs: tuple[int, ...], n_contexts: int, seed: int) -> tuple[li
     return settings, files
 
 
-def _ragged(states: np.ndarray, times: np.ndarray, lengths: np.ndarray, rng: np.random.Generator):
-    """Keep a uniform random subset of ``lengths[p]`` of each path's observations (in time order)."""
-    P, L = states.shape
-    s_out = np.zeros((P, int(lengths.max())), np.int64)
-    t_out = np.zeros((P, int(lengths.max())))
+def _ragged(arrays: list[np.ndarray], lengths: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+    """Keep the same uniform random subset of ``lengths[p]`` observations of path ``p`` (in time order) in each array.
+
+    The arrays are ``(P, L)`` (states, clean states, times); past each path's length the rows are padded with its
+    last kept value (the padding of :class:`~dynfer.evaluation.JumpContext`).
+    """
+    P, L = arrays[0].shape
+    width = int(lengths.max())
+    out = [np.zeros((P, width), a.dtype) for a in arrays]
     for p in range(P):
         keep = np.sort(rng.choice(L, size=int(lengths[p]), replace=False))
-        s_out[p, : len(keep)], t_out[p, : len(keep)] = states[p, keep], times[p, keep]
-        t_out[p, len(keep):] = times[p, keep[-1]]
-    return s_out, t_out
+        for a, o in zip(arrays, out, strict=True):
+            o[p, : len(keep)] = a[p, keep]
+            o[p, len(keep):] = a[p, keep[-1]]
+    return out
 
 
 def generator_settings(n_contexts: int, seed: int, *, noise_fitted: bool, device: str | None = None,
@@ -119,14 +124,15 @@ def generator_settings(n_contexts: int, seed: int, *, noise_fitted: bool, device
             adata = dynfer.datasets.flashing_ratchet_paths(n_paths=n_paths, grid=grid, n_times=l_hi,
                                                            label_noise=noise, seed=ctx_seed, device="cpu")
             states = adata.obs["state"].to_numpy().reshape(n_paths, l_hi)
+            clean = adata.obs["state_clean"].to_numpy().reshape(n_paths, l_hi)
             times = adata.obs["time"].to_numpy().reshape(n_paths, l_hi)
             lengths = rng.integers(l_lo, l_hi + 1, size=n_paths)
             if l_lo < l_hi:
-                states, times = _ragged(states, times, lengths, rng)
+                states, clean, times = _ragged([states, clean, times], lengths, rng)
             else:
                 lengths = None
             contexts.append(JumpContext(states, times, lengths, Q_true=q, n_states=6, name=f"{name} {k}",
-                                        extra={"seed": ctx_seed, "label_noise": noise}))
+                                        extra={"seed": ctx_seed, "label_noise": noise, "clean_states": clean}))
         methods = None
         if noise > 0 and noise_fitted:
             methods = mjp_methods(device=device, mle={"MLE": {}, "MLE (label noise fitted)": {"label_noise": "fit"}})
