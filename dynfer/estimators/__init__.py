@@ -11,5 +11,6 @@ or knows AnnData: the :mod:`dynfer.tl` faces translate. An estimator never impor
 
 from dynfer.estimators._base import Estimator, NotFittedError, get_estimator_class, resolve_seed
 from dynfer.estimators.bridges import SchrodingerBridge
+from dynfer.estimators.mjp import MJPMaximumLikelihood as MJPMaximumLikelihood
 
 __all__ = ["Estimator", "NotFittedError", "SchrodingerBridge", "get_estimator_class", "resolve_seed"]

@@ -9,6 +9,7 @@
 """
 
 from dynfer.estimators.mjp._paths import JumpPaths, check_paths, paths_from_adata
+from dynfer.estimators.mjp.mle import ConvergenceWarning, MJPMaximumLikelihood
 from dynfer.estimators.mjp.summaries import mjp_summary
 
-__all__ = ["JumpPaths", "check_paths", "mjp_summary", "paths_from_adata"]
+__all__ = ["ConvergenceWarning", "JumpPaths", "MJPMaximumLikelihood", "check_paths", "mjp_summary", "paths_from_adata"]
