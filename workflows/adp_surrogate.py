@@ -9,7 +9,7 @@ Hellinger distance of model paths are all scored against it. The rates span four
 the ~10^3 ratio where FIM's model card says its model fails.
 
 Run it with ``dynfer run adp_surrogate [--quick] [--device DEV] [--seed N] [--out DIR]``; ``--quick`` fits two
-contexts instead of 20.
+contexts of 100 paths instead of 20 of 200.
 """
 
 from __future__ import annotations
@@ -38,17 +38,17 @@ def run(out_dir: str | Path, *, seed: int, device: str, quick: bool) -> tuple[Pa
     from dynfer.evaluation import JumpContext
     from dynfer.workflows.mjp import MJPSetting, run_mjp_workflow
 
-    n_ctx = 2 if quick else N_CONTEXTS
+    n_ctx, n_paths = (2, 100) if quick else (N_CONTEXTS, N_PATHS)
     contexts = []
     for k in range(n_ctx):
-        adata = dynfer.datasets.alanine_dipeptide_surrogate(n_paths=N_PATHS, seed=seed + k, device="cpu")
+        adata = dynfer.datasets.alanine_dipeptide_surrogate(n_paths=n_paths, seed=seed + k, device="cpu")
         src = adata.uns["dynfer_source"]
         n_t = int(src["parameters"]["n_times"])
-        contexts.append(JumpContext(adata.obs["state"].to_numpy().reshape(N_PATHS, n_t),
+        contexts.append(JumpContext(adata.obs["state"].to_numpy().reshape(n_paths, n_t),
                                     adata.obs["time"].to_numpy()[:n_t], Q_true=src["rate_matrix"], name=f"ADP {k}",
                                     extra={"initial": src["stationary_distribution"], "seed": seed + k}))
     setting = MJPSetting(
-        name="adp", title=f"ADP surrogate: {n_ctx} contexts of {N_PATHS} paths x 100 points on [0, 2]",
+        name="adp", title=f"ADP surrogate: {n_ctx} contexts of {n_paths} paths x 100 points on [0, 2]",
         description="dynfer.datasets.alanine_dipeptide_surrogate (NeuralMJP's ADP rates as the generator), one "
                     "fresh seed per context.",
         contexts=contexts,
@@ -58,7 +58,7 @@ def run(out_dir: str | Path, *, seed: int, device: str, quick: bool) -> tuple[Pa
         out_dir, [setting], title="dynfer: Markov jump processes on the alanine-dipeptide surrogate",
         summary="Six-state surrogate of alanine-dipeptide kinetics (NeuralMJP rate matrix), every method against "
                 "the generator" + (" (quick sizes)." if quick else "."),
-        seed=seed, device=device, extra_metrics={"quick": quick, "n_contexts": n_ctx, "n_paths": N_PATHS})
+        seed=seed, device=device, extra_metrics={"quick": quick, "n_contexts": n_ctx, "n_paths": n_paths})
 
 
 if __name__ == "__main__":
