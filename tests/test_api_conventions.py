@@ -52,8 +52,15 @@ def _fitted_bridge():
     return adata
 
 
+def _fitted_mjp():
+    adata = dynfer.datasets.flashing_ratchet_paths(n_paths=20, n_times=10, seed=0)
+    dynfer.tl.mjp(adata, method="mle")
+    return adata
+
+
 #: every plot, with the face that fits what it draws (a new plot must add a line here)
 PLOT_INPUTS = {"schrodinger_bridge": _fitted_bridge, "bridge_parameters": _fitted_bridge}
+PLOT_INPUTS.update(mjp_graph=_fitted_mjp, mjp_histograms=_fitted_mjp)
 
 
 @pytest.mark.parametrize("name", dynfer.pl.__all__)

@@ -1,9 +1,12 @@
 """Plots on AnnData results, scanpy style (``ax``, ``show``, ``save``, ``return_fig``); they load, never refit.
 
 * :func:`schrodinger_bridge` — snapshots with bridge trajectories;
-* :func:`bridge_parameters` — reference parameters across refinement rounds.
+* :func:`bridge_parameters` — reference parameters across refinement rounds;
+* :func:`mjp_graph` — the rate graph of a fitted jump process;
+* :func:`mjp_histograms` — observed vs model time-dependent state histograms.
 """
 
+from dynfer.pl._mjp import mjp_graph, mjp_histograms
 from dynfer.pl._schrodinger_bridge import bridge_parameters, schrodinger_bridge
 
-__all__ = ["bridge_parameters", "schrodinger_bridge"]
+__all__ = ["bridge_parameters", "mjp_graph", "mjp_histograms", "schrodinger_bridge"]

@@ -208,3 +208,175 @@ def test_changed_data_is_refused_by_every_consumer(fitted, scale, drop):
 def test_bad_fits_many(bad, kind):
     test_bad_fit_arguments_raise_bad_input_and_leave_adata_alone.hypothesis.inner_test(bad)
     test_bad_data_raise_bad_input.hypothesis.inner_test(kind)
+
+
+# ------------------------------------------------------------------ tl.mjp (Markov jump processes)
+
+MJP_KEY = "mjp"
+
+
+def _mjp_adata(n_paths: int = 6, n_times: int = 8) -> ad.AnnData:
+    return dynfer.datasets.flashing_ratchet_paths(n_paths=n_paths, n_times=n_times, seed=0)
+
+
+BAD_MJP_ARGS = st.one_of(
+    st.fixed_dictionaries({"method": st.sampled_from(["bayes", "", "MLE", None, 3])}),
+    st.fixed_dictionaries({"state_key": st.sampled_from(["nope", "", 3, None])}),
+    st.fixed_dictionaries({"time_key": st.sampled_from(["nope", "", 3])}),
+    st.fixed_dictionaries({"trajectory_key": st.sampled_from(["", 3, None])}),
+    st.fixed_dictionaries({"n_states": st.sampled_from([0, 1, -2, 1.5, "6", True, 3])}),
+    st.fixed_dictionaries({"key_added": st.sampled_from(["", "a/b", 3])}),
+    st.fixed_dictionaries({"max_iter": st.sampled_from([0, -1, 1.5, "x"])}),
+    st.fixed_dictionaries({"label_noise": st.sampled_from([-0.1, 1.0, 1.5, float("nan"), "x"])}),
+    st.fixed_dictionaries({"adjacency": st.sampled_from([np.ones((3, 3), bool), "all", [[1, 0]]])}),
+    st.fixed_dictionaries({"max_itr": st.just(3)}),
+)
+
+
+@given(bad=BAD_MJP_ARGS)
+@settings(max_examples=30, deadline=None, derandomize=True)
+def test_mjp_bad_arguments_raise_bad_input_and_leave_adata_alone(bad):
+    adata = _mjp_adata()
+    before = (adata.obs.copy(), sorted(adata.uns), list(adata.obsm))
+    with pytest.raises(BadInputError) as info:
+        dynfer.tl.mjp(adata, **{"method": "mle", **bad})
+    name = next(iter(bad))
+    message = str(info.value)
+    assert name in message or (name in ("state_key", "time_key") and repr(bad[name]) in message), message
+    assert adata.obs.equals(before[0]) and (sorted(adata.uns), list(adata.obsm)) == before[1:]
+
+
+BAD_MJP_DATA = st.sampled_from(["fractional", "negative", "nan_state", "text_state", "bool_state", "nan_time",
+                                "text_time", "inf_time", "one_point_each", "empty", "missing_trajectory", "gap"])
+
+
+@given(kind=BAD_MJP_DATA)
+@settings(max_examples=24, deadline=None, derandomize=True)
+def test_mjp_bad_data_raise_bad_input_naming_the_column(kind):
+    adata = _mjp_adata()
+    column = "state"
+    s = adata.obs["state"].to_numpy().copy()
+    if kind == "fractional":
+        adata.obs["state"] = s + 0.5
+    elif kind == "negative":
+        s[3] = -1
+        adata.obs["state"] = s
+    elif kind == "nan_state":
+        adata.obs["state"] = np.where(np.arange(len(s)) == 2, np.nan, s)
+    elif kind == "text_state":
+        adata.obs["state"] = [f"s{v}" for v in s]
+    elif kind == "bool_state":
+        adata.obs["state"] = s > 2
+    elif kind in ("nan_time", "inf_time", "text_time"):
+        column = "time"
+        t = adata.obs["time"].to_numpy().copy()
+        if kind == "text_time":
+            adata.obs["time"] = ["t"] * adata.n_obs
+        else:
+            t[4] = np.nan if kind == "nan_time" else np.inf
+            adata.obs["time"] = t
+    elif kind == "one_point_each":
+        adata = adata[adata.obs["time"] == 0.0].copy()
+    elif kind == "empty":
+        adata = adata[:0].copy()
+    elif kind == "missing_trajectory":
+        column = "trajectory"
+        traj = adata.obs["trajectory"].astype(object).to_numpy().copy()
+        traj[1] = None
+        adata.obs["trajectory"] = traj
+    elif kind == "gap":  # labels 0..5 with 2 never observed and no n_states
+        adata.obs["state"] = np.where(s == 2, 5, s)
+    before = (adata.obs.copy(), sorted(adata.uns))
+    with pytest.raises(BadInputError) as info:
+        dynfer.tl.mjp(adata, method="mle")
+    assert column in str(info.value) or kind in ("one_point_each", "empty"), str(info.value)
+    assert adata.obs.equals(before[0]) and sorted(adata.uns) == before[1]
+
+
+@given(n_paths=st.integers(1, 4), n_times=st.integers(2, 7), n_labels=st.integers(2, 4), seed=st.integers(0, 999),
+       irregular=st.booleans())
+@settings(max_examples=8, deadline=None, derandomize=True)
+def test_mjp_small_random_paths_fit_or_raise_bad_input(n_paths, n_times, n_labels, seed, irregular):
+    rng = np.random.default_rng(seed)
+    states = rng.integers(0, n_labels, size=n_paths * n_times)
+    times = np.tile(np.arange(n_times, dtype=float), n_paths)
+    if irregular:
+        times = np.concatenate([np.sort(rng.uniform(0, 5, n_times)) for _ in range(n_paths)])
+    adata = ad.AnnData(obs={"state": states, "time": times,
+                            "trajectory": np.repeat(np.arange(n_paths), n_times).astype(str)})
+    adata.obs_names = [f"r{i}" for i in range(adata.n_obs)]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dynfer.tl.mjp(adata, method="mle", n_states=n_labels)
+    except BadInputError:
+        return
+    entry = adata.uns[MJP_KEY]
+    q = np.asarray(entry["rate_matrix"])
+    assert q.shape == (n_labels, n_labels) and np.isfinite(q).all()
+    np.testing.assert_allclose(q.sum(1), 0.0, atol=1e-8 * max(1.0, np.abs(q).sum()))
+    assert (q[~np.eye(n_labels, dtype=bool)] >= 0).all()
+    est = dynfer.tl.load_estimator(adata, MJP_KEY)
+    np.testing.assert_array_equal(est.rate_matrix_, q)
+
+
+@pytest.fixture(scope="module")
+def mjp_fitted() -> ad.AnnData:
+    adata = _mjp_adata(n_paths=20, n_times=10)
+    dynfer.tl.mjp(adata, method="mle")
+    return adata
+
+
+MJP_DAMAGE = st.sampled_from(["no_params", "no_state", "no_results", "bad_rates", "unknown_estimator",
+                              "newer_format", "not_a_dict", "wrong_param"])
+
+
+@given(kind=MJP_DAMAGE)
+@settings(max_examples=16, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_mjp_damaged_entries_raise_bad_input_for_every_consumer(mjp_fitted, kind):
+    adata = mjp_fitted.copy()
+    entry = copy.deepcopy(dict(adata.uns[MJP_KEY]))
+    if kind in ("no_params", "no_state"):
+        entry.pop(kind[3:])
+    elif kind == "no_results":
+        entry.pop("results")
+        entry["state"] = {}
+    elif kind == "bad_rates":
+        entry["results"] = {**entry["results"], "rate_matrix": np.full((6, 5), np.nan)}
+        entry["state"] = {k: v for k, v in entry["state"].items() if "rate" not in k}
+    elif kind == "unknown_estimator":
+        entry["estimator"] = "NoSuchEstimator"
+    elif kind == "newer_format":
+        entry["format_version"] = 99
+    elif kind == "not_a_dict":
+        entry = "fitted"
+    elif kind == "wrong_param":
+        params = json.loads(entry["params"])
+        params["no_such_parameter"] = 1
+        entry["params"] = json.dumps(params)
+    adata.uns[MJP_KEY] = entry
+    consumers = [lambda: dynfer.pl.mjp_histograms(adata, n_paths=5, seed=0, show=False),
+                 lambda: dynfer.tl.load_estimator(adata, MJP_KEY)]
+    if kind in ("no_params", "no_state", "no_results", "bad_rates", "newer_format", "not_a_dict"):
+        consumers.append(lambda: dynfer.pl.mjp_graph(adata, show=False))
+    for consumer in consumers:
+        with pytest.raises(BadInputError):
+            consumer()
+    plt.close("all")
+
+
+@pytest.mark.slow
+@given(bad=BAD_MJP_ARGS, kind=BAD_MJP_DATA)
+@settings(max_examples=150, deadline=None)
+def test_mjp_bad_fits_many(bad, kind):
+    test_mjp_bad_arguments_raise_bad_input_and_leave_adata_alone.hypothesis.inner_test(bad)
+    test_mjp_bad_data_raise_bad_input_naming_the_column.hypothesis.inner_test(kind)
+
+
+@pytest.mark.slow
+@given(n_paths=st.integers(1, 8), n_times=st.integers(2, 12), n_labels=st.integers(2, 5), seed=st.integers(0, 10**6),
+       irregular=st.booleans())
+@settings(max_examples=60, deadline=None)
+def test_mjp_random_paths_many(n_paths, n_times, n_labels, seed, irregular):
+    test_mjp_small_random_paths_fit_or_raise_bad_input.hypothesis.inner_test(n_paths, n_times, n_labels, seed,
+                                                                              irregular)
