@@ -57,6 +57,7 @@ def mjp_graph(
     key: str = DEFAULT_KEY,
     *,
     threshold: float | None = None,
+    min_probability: float | None = None,
     state_names: Sequence[str] | None = None,
     rate_labels: bool = False,
     node_size: str | None = "stationary",
@@ -81,6 +82,9 @@ def mjp_graph(
     threshold
         Links with :math:`\hat q_{ij} \le` ``threshold`` are absent (default: :math:`10^{-3}` times the largest
         rate; ``0`` draws every positive rate).
+    min_probability
+        Also leave out links whose stored ``link_probability`` (the foundation model's presence probability) is
+        below this value (``None``: no such filter; fits without link probabilities are not filtered).
     state_names
         A label per state (default ``0 .. n-1``).
     rate_labels
@@ -119,6 +123,18 @@ def mjp_graph(
             raise BadInputError("threshold", repr(threshold), "a rate >= 0 or None") from None
         if not np.isfinite(cut) or cut < 0:
             raise BadInputError("threshold", repr(threshold), "a rate >= 0 or None")
+    keep = off > cut
+    if min_probability is not None:
+        try:
+            p_min = float(min_probability)
+        except (TypeError, ValueError):
+            raise BadInputError("min_probability", repr(min_probability), "a probability in [0, 1] or None") from None
+        if not 0.0 <= p_min <= 1.0:
+            raise BadInputError("min_probability", repr(min_probability), "a probability in [0, 1] or None")
+        if "link_probability" in results:
+            prob = np.asarray(results["link_probability"], dtype=np.float64)
+            if prob.shape == (n, n):
+                keep &= np.nan_to_num(prob, nan=0.0) >= p_min
     if node_size not in ("stationary", None):
         raise BadInputError("node_size", repr(node_size), "'stationary' or None")
     width = float(max_width)
@@ -142,7 +158,7 @@ def mjp_graph(
         ax.text(*pos[i], names[i], ha="center", va="center", zorder=4, fontsize="medium", fontweight="bold")
     for i in range(n):
         for j in range(n):
-            if i == j or off[i, j] <= cut or off[i, j] <= 0:
+            if i == j or not keep[i, j] or off[i, j] <= 0:
                 continue
             lw = max(width * off[i, j] / top, 0.3)
             d = (pos[j] - pos[i]) / np.hypot(*(pos[j] - pos[i]))

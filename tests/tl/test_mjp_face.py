@@ -280,6 +280,14 @@ def test_graph_draws_one_arrow_per_link_with_width_proportional_to_rate():
     assert len(_arrows(ax)) == int((off > cut).sum())
     texts = [t.get_text() for t in ax.texts]
     assert set("abcdef") <= set(texts) and f"{off[i, j]:.3g}" in texts
+    # min_probability filters on the stored link probabilities (the foundation model's), when there are any
+    assert len(_arrows(dynfer.pl.mjp_graph(adata, threshold=0.0, min_probability=0.9, show=False))) == 18
+    entry = adata.uns[KEY]
+    entry["results"] = {**entry["results"], "link_probability": np.where(off > cut, 0.95, 0.05)}
+    ax = dynfer.pl.mjp_graph(adata, threshold=0.0, min_probability=0.5, show=False)
+    assert len(_arrows(ax)) == int((off > cut).sum())
+    with pytest.raises(BadInputError, match="min_probability"):
+        dynfer.pl.mjp_graph(adata, min_probability=2.0, show=False)
     plt.close("all")
 
 
