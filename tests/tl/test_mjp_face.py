@@ -1,7 +1,5 @@
 """tl.mjp and the MJP plots: results in uns, load after h5ad, no refit on plotting, input safety, the two plots."""
 
-import importlib.util
-from pathlib import Path
 
 import matplotlib
 
@@ -25,24 +23,7 @@ RESULT_KEYS = ("rate_matrix", "rate_std", "log_rate_std", "initial_distribution"
                "timescales", "relaxation_time", "mfpt", "entropy_production", "method")
 
 
-def _has_foundation() -> bool:
-    """Whether the foundation model can be imported and its shipped weights are there."""
-    try:
-        if importlib.util.find_spec("dynfer.estimators.mjp.foundation") is None:
-            return False
-        from dynfer.estimators.mjp.foundation import estimator
-    except ImportError:
-        return False
-    weights = getattr(estimator, "DEFAULT_WEIGHTS", None)
-    return weights is None or Path(weights).is_file()
-
-
-needs_foundation = pytest.mark.skipif(not _has_foundation(), reason="foundation model not yet landed")
-# strict: reports (XPASS) as soon as the foundation model's stored state can be reloaded, so the mark can go
-foundation_reload = pytest.mark.xfail(raises=BadInputError, strict=True,
-                                      reason="FoundationMJP's state holds `warnings` as a string array, which the "
-                                             "estimator codec refuses, so load_estimator fails")
-METHODS = ["mle", pytest.param("foundation", marks=[needs_foundation, foundation_reload])]
+METHODS = ["mle", "foundation"]
 
 
 def _mle_class():

@@ -227,7 +227,7 @@ class FoundationMJP(Estimator):
             "n_states": self.n_states_, "rate_matrix": self.rate_matrix_, "log_rate_mean": self.log_rate_mean_,
             "log_rate_std": self.log_rate_std_, "link_probability": self.link_probability_,
             "initial_distribution": self.initial_distribution_, "time_scale": self.time_scale_,
-            "warnings": np.array(self.warnings_, dtype=str), "weights_sha256": self.weights_sha256_,
+            "warnings": "\n".join(self.warnings_), "weights_sha256": self.weights_sha256_,
         }
 
     def _set_state(self, state: Mapping[str, Any]) -> None:
@@ -240,6 +240,6 @@ class FoundationMJP(Estimator):
         self.rate_std_ = np.where(off, np.where(off, self.rate_matrix_, 0.0) * self.log_rate_std_, 0.0)
         self.initial_distribution_ = np.asarray(state["initial_distribution"], dtype=np.float64)
         self.time_scale_ = float(state["time_scale"])
-        self.warnings_ = [str(w) for w in np.asarray(state["warnings"]).reshape(-1)]
+        self.warnings_ = [w for w in str(state["warnings"]).split("\n") if w]
         self.weights_sha256_ = str(state["weights_sha256"])
         self.dtype_ = self._resolve_dtype()
