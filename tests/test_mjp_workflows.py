@@ -180,3 +180,46 @@ def test_fim_prior_samples_every_setting_is_scored(prior):
     assert _mean(prior, "prior_6st", "MLE", "rate_rmse") < 0.3
     # the sparse regime is harder than the dense one
     assert _mean(prior, "sparse_6st", "MLE", "rate_rmse") > _mean(prior, "prior_6st", "MLE", "rate_rmse")
+
+
+class _Truth:
+    """A fake MJP estimator that returns the generating matrix (to test the shared body without any fit)."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def fit(self, states, times, lengths=None):
+        self.rate_matrix_ = self.ctx.Q_true
+        self.log_rate_std_ = np.where(self.ctx.Q_true > 0, 0.1, 0.0) * ~np.eye(len(self.ctx.Q_true), dtype=bool)
+        self.initial_distribution_ = self.ctx.extra["initial"]
+        return self
+
+
+def test_shared_body_scores_an_exact_estimator_and_writes_finite_metrics(tmp_path):
+    from dynfer.report import Report
+    from dynfer.workflows.mjp import MJPSetting, evaluate_setting, flip_labels, report_setting, simulate_contexts
+
+    q = np.array([[-1.0, 1.0, 0.0], [0.5, -1.0, 0.5], [0.0, 2.0, -2.0]])
+    times = np.broadcast_to(np.linspace(0, 3, 20), (200, 20))
+    contexts = [simulate_contexts(q, times, seed=k, name=f"c{k}") for k in range(2)]
+    setting = MJPSetting(name="toy", title="toy", description="toy chain.", contexts=contexts,
+                         references={"stationary law": "(2/7, 4/7, 1/7)"})
+    result = evaluate_setting(setting, {"exact": _Truth})
+    m = result.metrics()
+    exact = m["methods"]["exact"]
+    assert exact["rate_rmse"]["mean"] == 0.0 and exact["zero_mass"]["mean"] == 0.0
+    assert exact["stationary_distribution"]["mean"] == pytest.approx([2 / 7, 4 / 7, 1 / 7])  # pi Q = 0 by hand
+    assert exact["mfpt_rel_error"]["mean"] == 0.0
+    # model paths from the true law: the same distribution as the truth row's, at the same sampling level
+    assert exact["hellinger"]["mean"] == pytest.approx(m["hellinger_truth_floor"]["mean"], rel=0.5)
+    assert m["pooled_calibration"]["exact"]["coverage"] == 1.0  # sd 0.1 around the exact value
+    report = Report(title="t")
+    report_setting(report, result)
+    kinds = [b["kind"] for sec in report.sections() for b in sec["blocks"]]
+    assert kinds.count("table") == 2
+    report.write(tmp_path / "r", metrics=m, seed=0, device="cpu")  # refuses non-finite metrics
+    rng = np.random.default_rng(0)
+    labels = np.zeros(100_000, dtype=np.int64)
+    noisy = flip_labels(labels, 4, 0.05, rng)
+    assert abs((noisy != 0).mean() - 0.05) < 4 * math.sqrt(0.05 * 0.95 / 1e5)
+    assert set(np.unique(noisy)) == {0, 1, 2, 3}
