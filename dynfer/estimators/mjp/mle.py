@@ -70,10 +70,11 @@ from dynfer.processes.jumps.likelihood import transition_matrices
 __all__ = ["ConvergenceWarning", "MJPMaximumLikelihood"]
 
 _PSEUDO_COUNT = 0.1
-_LAG_RTOL = 1e-5  # lags equal to this relative precision (float32 time stamps) share one matrix exponential
 _CHUNK = 2**21  # elements (lags x n^2, or paths x steps x n^2) per autograd chunk: bounds the memory of a pass
 _NULL_RTOL = 1e-9  # eigenvalues of the information below this fraction of the largest are treated as zero
 _MIN_INFO = 1e-3  # information (in expected direct jumps) below which a log-rate counts as not identified
+_FAST = 5.0  # rate x shortest lag above which a poorly determined rate is not resolved by the observations
+_GRAD_SLACK = 1e3  # without a Newton polish, a gradient below this many tol still counts as converged
 _GAIN_TOL = 0.05  # log-likelihood a Newton step could still gain before the fit counts as not converged
 
 
@@ -97,20 +98,30 @@ class _Chunk:
     mask: torch.Tensor | None = None  # (B, L) valid observations
 
 
-def _group_lags(dt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct lags and the index of each ``dt`` into them.
+def _lag_resolution(paths: JumpPaths) -> float:
+    """Lags closer than this come from the rounding of the time stamps: a few units in their last place.
 
-    Sorted lags closer than ``_LAG_RTOL`` (relative) to the previous one join its group, represented by the group
-    mean: grids written as float32 (relative rounding ~1e-7 of the times, ~1e-5 of the lags) then need one
-    exponential, at a cost in the likelihood below the rounding of the data themselves.
+    Time stamps that are all exact float32 numbers (e.g. a float32 regular grid) are resolved to float32
+    precision, others to float64 precision.
     """
-    uniq, inverse, counts = np.unique(dt, return_inverse=True, return_counts=True)
-    new = np.ones(len(uniq), dtype=bool)
-    new[1:] = uniq[1:] > uniq[:-1] * (1.0 + _LAG_RTOL)
-    group = np.cumsum(new) - 1
-    sums = np.bincount(group, weights=uniq * counts)
-    reps = sums / np.bincount(group, weights=counts)
-    return reps, group[inverse].reshape(-1)
+    t = paths.times[paths.mask]
+    top = float(np.abs(t).max()) if t.size else 1.0
+    single = bool(np.all(t.astype(np.float32).astype(np.float64) == t))
+    return 4.0 * max(top, 1e-300) * (2.0**-24 if single else 2.0**-52)
+
+
+def _group_lags(dt: np.ndarray, resolution: float) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct lags, up to ``resolution``, and the index of each ``dt`` into them.
+
+    Lags are binned on a grid of step ``resolution`` (the rounding of the time stamps) and each bin is represented
+    by the mean of its lags, so a regular grid written in float32 needs one exponential, while float64 times keep
+    their distinct lags exactly (to rounding).
+    """
+    key = np.round(dt / resolution)
+    keys, group = np.unique(key, return_inverse=True)
+    group = group.reshape(-1)
+    reps = np.bincount(group, weights=dt) / np.bincount(group)
+    return reps, group
 
 
 def _reachable(allowed: np.ndarray) -> np.ndarray:
@@ -333,7 +344,7 @@ def _settle(obj: _Objective, theta: torch.Tensor, n_lb: int, budget: int, tol: f
     live = ~zeroed
     g_max = float(grad[live].abs().max()) / n_trans if bool(live.any()) else 0.0
     hess = obj.hessian(theta, zeroed) if hessian else None
-    return _Fit(theta, zeroed, nll, grad, hess, n_iter, n_iter >= budget and g_max > tol, False)
+    return _Fit(theta, zeroed, nll, grad, hess, n_iter, n_iter >= budget and g_max > _GRAD_SLACK * tol, False)
 
 
 def _newton(obj: _Objective, theta: torch.Tensor, budget: int, tol: float, n_trans: int, mean_lag: float) -> _Fit:
@@ -591,7 +602,7 @@ class MJPMaximumLikelihood(Estimator):
                                     f"{dst[k]}, yet the data go from {src[k]} to {dst[k]}",
                                     "allowed links that connect every observed jump",
                                     hint="allow the missing link(s), or pass label_noise= if labels can be wrong")
-            lags, gidx = _group_lags(dt[pos])
+            lags, gidx = _group_lags(dt[pos], _lag_resolution(paths))
             combo = (gidx * n + src[pos]) * n + dst[pos]
             keys, cnt = np.unique(combo, return_counts=True)
             k_of, rest = np.divmod(keys, n * n)
@@ -612,7 +623,7 @@ class MJPMaximumLikelihood(Estimator):
         chunks = []
         for a in range(0, paths.n_paths, per):
             st = np.clip(steps[a:a + per], 0.0, None)
-            lags, gidx = _group_lags(st.reshape(-1))
+            lags, gidx = _group_lags(st.reshape(-1), _lag_resolution(paths))
             chunks.append(_Chunk(
                 lags=torch.as_tensor(lags, dtype=dtype, device=dev),
                 obs=torch.as_tensor(paths.states[a:a + per], device=dev),
@@ -739,11 +750,20 @@ class MJPMaximumLikelihood(Estimator):
                                  "rates into or out of a state that is (almost) never observed")
             else:
                 problems.append("the Hessian of the negative log-likelihood is not finite at the end")
+        _, _, dts, _ = paths.transitions()
+        shortest = float(dts[dts > 0].min())
+        fast = [links[k] for k in range(n_free)
+                if not z[k] and math.exp(th[k]) * shortest > _FAST and not std[k] < 1.0]
+        if fast:
+            notes.append(f"{len(fast)} rate(s) faster than the observations resolve (rate x shortest lag "
+                         f"{shortest:.3g} > {_FAST:g} and log-rate std > 1: the likelihood is flat towards "
+                         f"infinity there, so the value is arbitrary): {', '.join(fast[:8])}"
+                         f"{' ...' if len(fast) > 8 else ''}; observe more densely")
         zero = [links[k] for k in np.nonzero(z)[0]]
         if zero:
             notes.append(f"{len(zero)} parameter(s) at the boundary 0 (the likelihood is largest there; log-rate "
                          f"std inf): {', '.join(zero[:8])}{' ...' if len(zero) > 8 else ''}")
-        large = gain > _GAIN_TOL if gain is not None else grad_norm > 1e3 * opts["tol"]
+        large = gain > _GAIN_TOL if gain is not None else grad_norm > _GRAD_SLACK * opts["tol"]
         if large:
             extra = f" (a Newton step would still gain about {gain:.3g} in log-likelihood)" if gain is not None else ""
             stall = "; the line search could not improve it further" if res.stalled else ""
