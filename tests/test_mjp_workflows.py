@@ -142,8 +142,8 @@ def test_fim_prior_grids_follow_the_recorded_counts():
     assert q4.shape == (4, 4) and np.allclose(q4.sum(1), 0) and adj.sum() == 8 and init.sum() == pytest.approx(1)
 
 
-# the staged-data workflows take minutes with the current MLE on per-path irregular times (one matrix exponential
-# per distinct lag): slow
+# the staged-data quick runs take longer than the default test budget (measured: fim_dfr ~35 s, fim_mjp_prior_samples
+# ~2 min, mostly the MLE on per-path random grids, one matrix exponential per distinct lag): slow
 @pytest.fixture(scope="module")
 def dfr(tmp_path_factory, mirror_dir):
     return _run(tmp_path_factory, "fim_dfr", mirror_dir)

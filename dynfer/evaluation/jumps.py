@@ -632,7 +632,11 @@ class ContextTable:
     warnings: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def mean_sd(self, method: str, metric: str) -> tuple[Any, Any]:
-        """Mean and population sd over contexts of one metric (elementwise for arrays, ignoring ``nan``)."""
+        """Mean and population sd over contexts of one metric (elementwise for arrays).
+
+        Non-finite values (``nan``, and ``inf`` such as the entropy production of a fit with a one-way link) are left
+        out; :meth:`n_infinite` counts the infinite ones.
+        """
         vals = self.scores[method].get(metric, [])
         if not vals:
             return float("nan"), float("nan")
@@ -645,14 +649,23 @@ class ContextTable:
             return float(mean), float(sd)
         return mean, sd
 
+    def n_infinite(self, method: str, metric: str) -> int:
+        """Number of contexts where a scalar metric is infinite (e.g. an entropy production with a one-way link)."""
+        vals = np.asarray(self.scores[method].get(metric, []), dtype=np.float64)
+        return int(np.isinf(vals).reshape(len(vals), -1).any(axis=1).sum()) if vals.size else 0
+
     def summary(self) -> dict[str, dict[str, Any]]:
-        """``{method: {metric: {"mean", "sd"}, "seconds": {...}, "n_contexts", "n_failed"}}`` (arrays as lists)."""
+        """``{method: {metric: {"mean", "sd", "n_infinite"}, "seconds", "n_contexts", "n_failed"}}`` (lists for arrays).
+
+        Means and sds are over the finite values (see :meth:`mean_sd`).
+        """
         out: dict[str, dict[str, Any]] = {}
         for m in self.methods:
             row: dict[str, Any] = {}
             for metric in self.scores[m]:
                 mean, sd = self.mean_sd(m, metric)
-                row[metric] = {"mean": np.asarray(mean).tolist(), "sd": np.asarray(sd).tolist()}
+                row[metric] = {"mean": np.asarray(mean).tolist(), "sd": np.asarray(sd).tolist(),
+                               "n_infinite": self.n_infinite(m, metric)}
             sec = np.asarray(self.seconds[m]) if self.seconds[m] else np.full(1, np.nan)
             row["seconds"] = {"mean": float(sec.mean()), "sd": float(sec.std())}
             row["n_contexts"] = len(self.seconds[m])

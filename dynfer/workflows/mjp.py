@@ -327,9 +327,24 @@ def _pm(mean: Any, sd: Any, digits: int = 3) -> str:
     return f"{mean:.{digits}g} ± {sd:.{digits}g}"
 
 
+def _pm_metric(table: ContextTable, method: str, key: str) -> str:
+    """Mean ± sd over the finite values, and how many contexts gave an infinite value (``inf in k/n``)."""
+    n_inf = table.n_infinite(method, key)
+    n = len(table.scores[method].get(key, []))
+    if n_inf == 0:
+        return _pm(*table.mean_sd(method, key))
+    if n_inf == n:
+        return f"inf ({n}/{n})"
+    return f"{_pm(*table.mean_sd(method, key))}; inf in {n_inf}/{n}"
+
+
 def _vec(v: Any, digits: int = 3) -> str:
     a = np.asarray(v, dtype=np.float64).reshape(-1)
     return "(" + ", ".join("n/a" if not np.isfinite(x) else f"{x:.{digits}g}" for x in a) + ")"
+
+
+def _num(v: Any) -> str:
+    return "n/a" if v is None or not np.isfinite(v) else f"{float(v):.4g}"
 
 
 def _mat(m: Any, digits: int = 3) -> str:
@@ -356,8 +371,7 @@ def _scalar_rows(result: SettingResult) -> list[dict[str, Any]]:
     for m in table.methods:
         row: dict[str, Any] = {"method": m}
         for key, label in present:
-            mean, sd = table.mean_sd(m, key)
-            row[label] = _pm(mean, sd)
+            row[label] = _pm_metric(table, m, key)
         pooled = result.pooled.get(m)
         if pooled is not None:
             row["95 % coverage (pooled)"] = f"{pooled['coverage']:.3f} ({pooled['n_links']} links)"
@@ -391,7 +405,7 @@ def _quantity_rows(result: SettingResult) -> list[dict[str, Any]]:
     specs: list[tuple[str, str, Callable[[Any], str]]] = [
         ("stationary law", "stationary_distribution", _vec),
         ("time scales", "timescales", _vec),
-        ("entropy production", "entropy_production", lambda v: f"{v:.4g}"),
+        ("entropy production", "entropy_production", _num),
     ]
     n = len(truth["stationary_distribution"]) if truth is not None else None
     if n is None:
@@ -402,7 +416,7 @@ def _quantity_rows(result: SettingResult) -> list[dict[str, Any]]:
     if n is not None and n <= 4:
         specs.append(("MFPT (row i to column j)", "mfpt", _mat))
     for key in dict.fromkeys([*(result.setting.truth_extra or {}), *result.setting.show_extra]):
-        specs.append((key, key, lambda v: f"{v:.4g}"))
+        specs.append((key, key, _num))
     rows = []
     for label, key, fmt in specs:
         row: dict[str, Any] = {"quantity": label}
@@ -412,7 +426,12 @@ def _quantity_rows(result: SettingResult) -> list[dict[str, Any]]:
             row["published"] = refs.get(label, "")
         for m in methods:
             v = mean(m, key)
-            row[m] = "n/a" if v is None else fmt(v)
+            n_inf = table.n_infinite(m, key)
+            text = "n/a" if v is None else fmt(v)
+            if n_inf:
+                n = len(table.scores[m][key])
+                text = f"inf ({n}/{n})" if n_inf == n else f"{text}; inf in {n_inf}/{n}"
+            row[m] = text
         rows.append(row)
     for label, text in refs.items():  # references for quantities not in the list above
         if label not in {r["quantity"] for r in rows}:

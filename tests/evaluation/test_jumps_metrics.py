@@ -178,7 +178,7 @@ def test_context_table_runs_factories_and_summarises():
     table = context_table({"exact": factory(0.0), "biased": factory(0.5), "bad": failing}, contexts)
     assert table.methods == ["exact", "biased", "bad"] and table.contexts == ["c0", "c1", "c2"]
     s = table.summary()
-    assert s["exact"]["rate_rmse"] == {"mean": 0.0, "sd": 0.0}
+    assert s["exact"]["rate_rmse"] == {"mean": 0.0, "sd": 0.0, "n_infinite": 0}
     assert s["biased"]["rate_rmse"]["mean"] == pytest.approx(math.sqrt(0.25 / 2))
     assert s["exact"]["coverage"]["mean"] == 1.0 and s["exact"]["n_contexts"] == 3
     assert s["bad"]["n_contexts"] == 0 and s["bad"]["n_failed"] == 3 and "nope" in table.errors["bad"][0][1]
@@ -190,3 +190,7 @@ def test_context_table_runs_factories_and_summarises():
     assert table.warnings["biased"] == {"UserWarning: biased on purpose": 3} and table.warnings["exact"] == {}
     with pytest.raises(BadInputError, match="nope"):
         context_table({"bad": failing}, contexts, raise_errors=True)
+    # infinite values (e.g. the entropy production of a one-way link) are counted, and left out of mean and sd
+    values = iter([1.0, math.inf, 3.0])
+    table = context_table({"exact": factory(0.0)}, contexts, scorer=lambda est, ctx: {"epr": next(values)})
+    assert table.mean_sd("exact", "epr") == (2.0, 1.0) and table.n_infinite("exact", "epr") == 1
