@@ -6,11 +6,14 @@ arguments, ``fit`` returns ``self``, learned attributes end in ``_``, and ``get_
 or knows AnnData: the :mod:`dynfer.tl` faces translate. An estimator never imports another.
 
 * :mod:`.bridges` — multi-marginal Schrödinger bridges with iterative reference refinement
-  (:class:`~dynfer.estimators.bridges.SchrodingerBridge`).
+  (:class:`~dynfer.estimators.bridges.SchrodingerBridge`);
+* :mod:`.mjp` — Markov jump processes: maximum likelihood (:class:`~dynfer.estimators.mjp.MJPMaximumLikelihood`)
+  and the zero-shot foundation model (:class:`~dynfer.estimators.mjp.FoundationMJP`).
 """
 
 from dynfer.estimators._base import Estimator, NotFittedError, get_estimator_class, resolve_seed
 from dynfer.estimators.bridges import SchrodingerBridge
-from dynfer.estimators.mjp import MJPMaximumLikelihood as MJPMaximumLikelihood
+from dynfer.estimators.mjp import FoundationMJP, MJPMaximumLikelihood
 
-__all__ = ["Estimator", "NotFittedError", "SchrodingerBridge", "get_estimator_class", "resolve_seed"]
+__all__ = ["Estimator", "FoundationMJP", "MJPMaximumLikelihood", "NotFittedError", "SchrodingerBridge",
+           "get_estimator_class", "resolve_seed"]
