@@ -24,6 +24,7 @@ import torch
 import dynfer
 from dynfer.estimators import Estimator, NotFittedError
 from dynfer.estimators.bridges import SchrodingerBridge
+from dynfer.estimators.mjp import FoundationMJP, MJPMaximumLikelihood
 from dynfer.processes import OTConvergenceWarning
 from dynfer.tl import InputsChangedError
 
@@ -39,6 +40,7 @@ class EstimatorCase:
     fit: Callable[[Estimator], Estimator]  # est -> est.fit(small data)
     outputs: Callable[[Estimator], list[np.ndarray]]  # deterministic given their own seeds
     bad_param: tuple[str, Any]  # a value the constructor stores but fit refuses
+    seeded: bool = True  # False: a deterministic estimator, which has no seed parameter
 
 
 @dataclass
@@ -54,6 +56,10 @@ class FaceCase:
     direct: Callable[[ad.AnnData, dict[str, Any]], Estimator]  # the array class fitted on the same rows
     direct_outputs: Callable[[Estimator], list[np.ndarray]]  # what consumers()[0] computes, from an estimator
     bad_kwargs: dict[str, Any] = field(default_factory=dict)
+    seeded: bool = True
+    # an edit of the data the fit read, and the InputsChangedError it must raise (default: X rescaled)
+    change: Callable[[ad.AnnData], ad.AnnData] | None = None
+    change_match: str = "values of the representation"
 
 
 def _bridge_snapshots() -> tuple[list[np.ndarray], np.ndarray]:
@@ -90,15 +96,71 @@ def _bridge_direct(adata: ad.AnnData, kwargs: dict[str, Any]) -> SchrodingerBrid
 
 BRIDGE_PARAMS = {"reference": "linear", "sigma": 0.3, "n_iter": 2, "seed": 0}
 
+
+def _mjp_adata() -> ad.AnnData:
+    adata = dynfer.datasets.flashing_ratchet_paths(n_paths=20, n_times=12, seed=0)
+    adata.obs_names = [f"obs{i}" for i in range(adata.n_obs)]
+    return adata
+
+
+def _mjp_arrays() -> tuple[np.ndarray, np.ndarray]:
+    adata = _mjp_adata()
+    return adata.obs["state"].to_numpy().reshape(20, 12), adata.obs["time"].to_numpy().reshape(20, 12)
+
+
+def _mjp_outputs(est: Estimator) -> list[np.ndarray]:
+    res = est.results()
+    return [res["rate_matrix"], res["log_rate_std"], res["initial_distribution"]]
+
+
+def _mjp_rates(est: Estimator) -> list[np.ndarray]:
+    return [est.results()["rate_matrix"]]
+
+
+def _mjp_consumers(adata: ad.AnnData, key: str) -> list[np.ndarray]:
+    ax = dynfer.pl.mjp_histograms(adata, key=key, n_paths=40, seed=1, show=False)
+    lines = [np.asarray(line.get_xydata()) for line in ax.lines]
+    plt.close(ax.figure)
+    ax = dynfer.pl.mjp_graph(adata, key=key, show=False)
+    arrows = [np.asarray([p.get_linewidth() for p in ax.patches])]
+    plt.close(ax.figure)
+    return _mjp_rates(dynfer.tl.load_estimator(adata, key)) + lines + arrows
+
+
+def _mjp_direct(cls: type[Estimator]) -> Callable[[ad.AnnData, dict[str, Any]], Estimator]:
+    def direct(adata: ad.AnnData, kwargs: dict[str, Any]) -> Estimator:
+        params = {k: v for k, v in kwargs.items() if k != "method"}
+        return cls(**params).fit(*_mjp_arrays())
+    return direct
+
+
+def _edit_times(adata: ad.AnnData) -> ad.AnnData:
+    adata.obs["time"] = adata.obs["time"] * 10
+    return adata
+
+
+MLE_PARAMS = {"max_iter": 200}
+FOUNDATION_PARAMS = {"weights": "default"}
+
 ESTIMATORS = [
     EstimatorCase("schrodinger_bridge", SchrodingerBridge, BRIDGE_PARAMS,
                   lambda est: est.fit(*_bridge_snapshots()), _bridge_outputs, ("p_step", "sinkhorn")),
+    EstimatorCase("mjp_mle", MJPMaximumLikelihood, MLE_PARAMS, lambda est: est.fit(*_mjp_arrays()), _mjp_outputs,
+                  ("label_noise", "nope"), seeded=False),
+    EstimatorCase("mjp_foundation", FoundationMJP, FOUNDATION_PARAMS, lambda est: est.fit(*_mjp_arrays()),
+                  _mjp_outputs, ("weights", 3), seeded=False),
 ]
 
 FACES = [
     FaceCase("schrodinger_bridge", _bridge_adata, dynfer.tl.schrodinger_bridge, dict(BRIDGE_PARAMS),
              "schrodinger_bridge", _bridge_consumers, _bridge_direct, _bridge_outputs,
              bad_kwargs={"p_step": "nope"}),
+    FaceCase("mjp", _mjp_adata, dynfer.tl.mjp, {"method": "mle", **MLE_PARAMS}, "mjp", _mjp_consumers,
+             _mjp_direct(MJPMaximumLikelihood), _mjp_rates, bad_kwargs={"max_iter": 0}, seeded=False,
+             change=_edit_times, change_match="values of the obs column"),
+    FaceCase("mjp_foundation", _mjp_adata, dynfer.tl.mjp, {"method": "foundation", **FOUNDATION_PARAMS}, "mjp",
+             _mjp_consumers, _mjp_direct(FoundationMJP), _mjp_rates, bad_kwargs={"dtype": "int64"},
+             seeded=False, change=_edit_times, change_match="values of the obs column"),
 ]
 
 
@@ -157,12 +219,20 @@ class TestEstimatorContract:
         assert all(a.endswith("_") and hasattr(est, a) for a in case.cls.fitted_attributes)
 
     def test_seed_none_means_settings_seed_and_is_recorded(self, case):
+        if not case.seeded:  # deterministic: no seed parameter, and two fits agree exactly
+            assert "seed" not in case.cls(**case.params).get_params()
+            _same(case.outputs(case.fit(case.cls(**case.params))), case.outputs(case.fit(case.cls(**case.params))))
+            return
         with dynfer.settings.override(seed=7):
             est = case.fit(case.cls(**{**case.params, "seed": None}))
         assert est.seed_ == 7
         _same(case.outputs(est), case.outputs(case.fit(case.cls(**{**case.params, "seed": 7}))))
 
     def test_generator_seed_is_accepted_and_resolved(self, case):
+        if not case.seeded:
+            with pytest.raises(TypeError, match="unexpected keyword"):
+                case.cls(**case.params, seed=0)
+            return
         gen = torch.Generator().manual_seed(11)
         est = case.fit(case.cls(**{**case.params, "seed": gen}))
         expected = int(torch.randint(0, 2**31 - 1, (1,), generator=torch.Generator().manual_seed(11)))
@@ -170,6 +240,8 @@ class TestEstimatorContract:
         assert est.stored_params()["seed"] == expected
 
     def test_bad_seed_is_refused(self, case):
+        if not case.seeded:
+            return  # no seed parameter (checked above)
         with pytest.raises(ValueError, match="seed"):
             case.fit(case.cls(**{**case.params, "seed": "a"}))
 
@@ -281,6 +353,15 @@ class TestFaceContract:
         assert loaded.stored_params() == direct.stored_params()
 
     def test_settings_seed_is_honoured(self, case):
+        if not case.seeded:  # deterministic: the settings seed changes nothing, and a seed keyword is refused
+            a, b = case.make_adata(), case.make_adata()
+            with dynfer.settings.override(seed=5):
+                case.fit(a, **case.kwargs)
+            case.fit(b, **case.kwargs)
+            _same(case.consumers(a, case.key), case.consumers(b, case.key))
+            with pytest.raises(TypeError, match="unexpected keyword.*'seed'"):
+                case.fit(case.make_adata(), **case.kwargs, seed=5)
+            return
         kwargs = {k: v for k, v in case.kwargs.items() if k != "seed"}
         a, b = case.make_adata(), case.make_adata()
         with dynfer.settings.override(seed=5):
@@ -308,8 +389,11 @@ class TestFaceContract:
         adata = case.make_adata()
         case.fit(adata, **case.kwargs)
         scaled = adata.copy()
-        scaled.X = scaled.X * 10
-        with pytest.raises(InputsChangedError, match="values of the representation"):
+        if case.change is None:
+            scaled.X = scaled.X * 10
+        else:
+            scaled = case.change(scaled)
+        with pytest.raises(InputsChangedError, match=case.change_match):
             case.consumers(scaled, case.key)
         subset = adata[: adata.n_obs - 3].copy()
         with pytest.raises(InputsChangedError, match="rows used"):
