@@ -70,6 +70,7 @@ from dynfer.processes.jumps.likelihood import transition_matrices
 __all__ = ["ConvergenceWarning", "MJPMaximumLikelihood"]
 
 _PSEUDO_COUNT = 0.1
+_TAYLOR_TERMS = 8  # terms beyond the first of the Taylor series of exp(Q delta) in _lag_matrices
 _CHUNK = 2**21  # elements (lags x n^2, or paths x steps x n^2) per autograd chunk: bounds the memory of a pass
 _NULL_RTOL = 1e-9  # eigenvalues of the information below this fraction of the largest are treated as zero
 _MIN_INFO = 1e-3  # information (in expected direct jumps) below which a log-rate counts as not identified
@@ -124,6 +125,69 @@ def _group_lags(dt: np.ndarray, resolution: float) -> tuple[np.ndarray, np.ndarr
     return reps, group
 
 
+def _lag_bins(q: torch.Tensor, lags: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    r"""Bins for :func:`_lag_matrices`; ``None`` when binning would not save exponentials.
+
+    Returns the centres ``(B,)``, the bin of each lag ``(K,)`` and the Taylor coefficients ``(K, p)``
+    :math:`\delta^p/p!`.
+    """
+    n_lags = int(lags.shape[0])
+    norm = float(torch.linalg.matrix_norm(q.detach(), 1))
+    if n_lags < 64 or not (0.0 < norm < math.inf):
+        return None
+    step = 0.1 / norm
+    bins = torch.round(lags.detach() / step)
+    centres, inverse = torch.unique(bins, return_inverse=True)
+    if centres.numel() > n_lags // 4:
+        return None
+    delta = lags - bins * step
+    powers = torch.arange(_TAYLOR_TERMS + 1, dtype=q.dtype, device=q.device)
+    coef = delta[:, None] ** powers / torch.exp(torch.lgamma(powers + 1))
+    return centres * step, inverse, coef
+
+
+def _q_powers(q: torch.Tensor) -> torch.Tensor:
+    r"""``(p, n, n)``: :math:`Q^0, \dots, Q^{p-1}`."""
+    terms = [torch.eye(q.shape[0], dtype=q.dtype, device=q.device)]
+    for _ in range(_TAYLOR_TERMS):
+        terms.append(terms[-1] @ q)
+    return torch.stack(terms)
+
+
+def _lag_matrices(q: torch.Tensor, lags: torch.Tensor) -> torch.Tensor:
+    r"""Transition matrices :math:`e^{Q\Delta}` ``(K, n, n)`` for many lags, to rounding, with few exponentials.
+
+    Lags are binned on a grid of step :math:`h = 0.1/\lVert Q\rVert_1` around centres :math:`c`; each bin needs one
+    exponential (:func:`~dynfer.processes.jumps.likelihood.transition_matrices`) and each lag
+    :math:`\Delta = c + \delta`, :math:`|\delta| \le h/2`, the Taylor series
+    :math:`e^{Q\Delta} = e^{Qc} \sum_{p=0}^{8} (Q\delta)^p / p!`, whose remainder is below
+    :math:`0.05^9/9! \approx 5 \cdot 10^{-18}` of :math:`\lVert e^{Qc}\rVert`. Irregular grids (a distinct lag per
+    pair) then cost a few exponentials instead of one per pair, and autograd (and the Hessian) stay cheap.
+    Falls back to one exponential per lag when binning would not save much.
+    """
+    binned = _lag_bins(q, lags)
+    if binned is None:
+        return transition_matrices(q, lags)
+    centres, inverse, coef = binned
+    base = transition_matrices(q, centres)
+    return base[inverse] @ torch.einsum("kp,pij->kij", coef, _q_powers(q))
+
+
+def _pair_probabilities(q: torch.Tensor, lags: torch.Tensor, lag_index: torch.Tensor, src: torch.Tensor,
+                        dst: torch.Tensor) -> torch.Tensor:
+    r"""``[e^{Q\Delta_k}]_{ij}`` for the pairs ``(lag_index, src, dst)``, as :func:`_lag_matrices` but per entry.
+
+    Only the needed entries :math:`\sum_p \tfrac{\delta^p}{p!} [e^{Qc} Q^p]_{ij}` are formed, so memory and
+    autograd cost grow with the number of bins, not of lags.
+    """
+    binned = _lag_bins(q, lags)
+    if binned is None:
+        return transition_matrices(q, lags)[lag_index, src, dst]
+    centres, inverse, coef = binned
+    series = transition_matrices(q, centres)[:, None] @ _q_powers(q)  # (B, p, n, n)
+    return (coef[lag_index] * series[inverse[lag_index], :, src, dst]).sum(-1)
+
+
 def _reachable(allowed: np.ndarray) -> np.ndarray:
     """``R[i, j]``: state ``j`` can be reached from ``i`` along allowed links (boolean transitive closure)."""
     n = allowed.shape[0]
@@ -164,13 +228,14 @@ class _Objective:
         self.p_known = p_known
         self.noisy = fit_noise or (p_known is not None and p_known > 0)
         self.floor = -math.inf  # log-rates are read as max(z, floor) (set by fit: negligible rates, no crawl)
+        self.ceiling = math.inf  # and as min(z, ceiling) (set by fit: rates the observations cannot resolve)
         self.noise_floor = math.log(1e-6)  # likewise the logit of p
 
     def unpack(self, th: torch.Tensor, zeroed: torch.Tensor,
                extra: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Generator :math:`Q` and flip probability :math:`p` (``None`` for clean labels) at ``th``."""
         nf = self.n_free
-        rates = torch.exp(th[:nf].clamp_min(self.floor))
+        rates = torch.exp(th[:nf].clamp(self.floor, self.ceiling))
         hold = torch.zeros_like(th) if extra is None else extra
         rates = torch.where(zeroed[:nf], hold[:nf], rates)
         off = torch.zeros(self.free.shape, dtype=th.dtype, device=th.device).masked_scatter(self.free, rates)
@@ -187,11 +252,11 @@ class _Objective:
                   extra: torch.Tensor | None = None) -> torch.Tensor:
         """Negative log-likelihood of one chunk (clean: pair counts; noisy: scaled forward algorithm)."""
         q, p = self.unpack(th, zeroed, extra)
-        trans = transition_matrices(q, chunk.lags)
         tiny = torch.finfo(q.dtype).tiny
         if p is None:
-            prob = trans[chunk.lag_index, chunk.src, chunk.dst]
+            prob = _pair_probabilities(q, chunk.lags, chunk.lag_index, chunk.src, chunk.dst)
             return -(chunk.count * torch.log(prob.clamp_min(tiny))).sum()
+        trans = _lag_matrices(q, chunk.lags)
         emit = _emission(p, self.n)
         obs, mask = chunk.obs, chunk.mask
         alpha = _hidden_initial(self.pi_obs, p, self.n) * emit[obs[:, 0]]
@@ -375,12 +440,20 @@ def _newton(obj: _Objective, theta: torch.Tensor, budget: int, tol: float, n_tra
             zeroed = torch.as_tensor(z, device=theta.device)
             nll, grad = obj.value_grad(theta, zeroed)
             continue
-        keep = np.nonzero(~z)[0]
-        gk, hk = g[keep], h[np.ix_(keep, keep)]
-        w, v = np.linalg.eigh(hk) if keep.size else (np.zeros(0), np.zeros((0, 0)))
-        thr = _NULL_RTOL * max(float(np.abs(w).max()), 1e-300) if w.size else 0.0
-        use = np.abs(w) > thr
-        step = -(v[:, use] / np.abs(w[use])) @ (v[:, use].T @ gk)
+        while True:  # rates whose Newton step dives below the floor are held at 0 (projected Newton)
+            keep = np.nonzero(~z)[0]
+            gk, hk = g[keep], h[np.ix_(keep, keep)]
+            w, v = np.linalg.eigh(hk) if keep.size else (np.zeros(0), np.zeros((0, 0)))
+            thr = _NULL_RTOL * max(float(np.abs(w).max()), 1e-300) if w.size else 0.0
+            use = np.abs(w) > thr
+            step = -(v[:, use] / np.abs(w[use])) @ (v[:, use].T @ gk)
+            dive = (keep < obj.n_free) & (th[keep] + step < obj.floor + math.log(100.0)) & (np.diag(hk) < 1.0)
+            if not dive.any():
+                break
+            z[keep[dive]] = True
+        if not np.array_equal(z, zeroed.cpu().numpy()):
+            zeroed = torch.as_tensor(z, device=theta.device)
+            nll = obj.value(theta, zeroed)
         decrement = float(-gk @ step)
         if (float(np.abs(gk).max()) / n_trans if gk.size else 0.0) <= tol or 0.5 * decrement < 1e-10:
             # interior optimum on the free set: check the held links (KKT), release those that should grow
@@ -412,6 +485,16 @@ def _newton(obj: _Objective, theta: torch.Tensor, budget: int, tol: float, n_tra
                 accepted = True
                 break
             alpha *= 0.5
+        if accepted and alpha == 1.0 and (bool((w[use] < 0).any()) or biggest > 5.0):
+            # along negative curvature (or a clipped step) the quadratic model is no guide: extrapolate
+            for _ in range(6):
+                trial = th.copy()
+                trial[keep] = th[keep] + 2 * alpha * step
+                wider = torch.as_tensor(trial, dtype=theta.dtype, device=theta.device)
+                f_wide = obj.value(wider, zeroed)
+                if not f_wide < f_new:
+                    break
+                alpha, t_tensor, f_new = 2 * alpha, wider, f_wide
         n_iter += 1
         if not accepted:
             return _Fit(theta, zeroed, nll, grad, hess, n_iter, False, True)
@@ -607,7 +690,7 @@ class MJPMaximumLikelihood(Estimator):
             keys, cnt = np.unique(combo, return_counts=True)
             k_of, rest = np.divmod(keys, n * n)
             i_of, j_of = np.divmod(rest, n)
-            per = max(1, _CHUNK // (n * n * 8))
+            per = max(1, _CHUNK // (n * n))
             chunks = []
             for a in range(0, len(lags), per):
                 sel = (k_of >= a) & (k_of < a + per)
@@ -694,6 +777,8 @@ class MJPMaximumLikelihood(Estimator):
         theta0_t = torch.as_tensor(theta0, dtype=dtype, device=dev)
         # rates below 1e-4 / (observed time) would give 1e-4 direct jumps in all the data: read as that floor
         obj.floor = math.log(1e-4 / max(float(dt_all[dt_all > 0].sum()), 1e-300))
+        # rates above 1e6 / (shortest lag) mix completely within every lag: read as that ceiling (no overflow)
+        obj.ceiling = math.log(1e6 / float(dt_all[dt_all > 0].min()))
         budget = opts["max_iter"]
         polish = opts["standard_errors"] and not noisy  # exact Hessians are cheap for pair counts only
         theta, n_lb = _lbfgs(obj, theta0_t, min(budget, 100) if polish else budget, opts["tol"], n_trans)
