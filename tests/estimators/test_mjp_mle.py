@@ -232,6 +232,25 @@ def test_non_convergence_is_reported_plainly():
     assert np.all(np.isfinite(est.rate_matrix_))
 
 
+def test_an_indefinite_hessian_is_named(monkeypatch):
+    """A saddle (negative curvature along one link) must say so and name the link, not pass as a maximum."""
+    from dynfer.estimators.mjp import mle
+
+    real = mle._Objective.hessian
+
+    def saddle(self, th, zeroed):
+        h = real(self, th, zeroed)
+        h[1, 1] = -abs(h[1, 1]) - 1.0  # parameter 1 is the link 0 -> 2
+        return h
+
+    monkeypatch.setattr(mle._Objective, "hessian", saddle)
+    times = np.arange(8) * 0.5
+    states = _simulate(Q3, 40, times, seed=9)
+    with pytest.warns(ConvergenceWarning, match=r"not positive definite .* along 0->2"):
+        est = MJPMaximumLikelihood(label_noise=0.01).fit(states, times)
+    assert not est.converged_
+
+
 def test_convergence_without_standard_errors():
     states, times = _ratchet(100, 4)
     est = MJPMaximumLikelihood(standard_errors=False).fit(states, times)

@@ -575,6 +575,7 @@ class MJPMaximumLikelihood(Estimator):
     fitted_attributes: ClassVar[tuple[str, ...]] = (
         "n_states_", "rate_matrix_", "rate_std_", "log_rate_std_", "initial_distribution_", "time_scale_",
         "log_likelihood_", "converged_", "n_iter_", "grad_norm_", "label_noise_", "label_noise_std_", "message_",
+        "dtype_",
     )
     face: ClassVar[str] = "dynfer.tl.mjp"
 
