@@ -240,7 +240,8 @@ class SettingResult:
         """Plain, finite data for ``metrics.json`` (``nan`` and ``inf`` become ``None``)."""
         out: dict[str, Any] = {
             "n_contexts": len(self.setting.contexts),
-            "methods": self.table.summary(),
+            # wall-clock seconds vary from run to run: they go to timings.json, so metrics.json reproduces exactly
+            "methods": {m: {k: v for k, v in row.items() if k != "seconds"} for m, row in self.table.summary().items()},
             "pooled_calibration": self.pooled,
             "errors": {m: [list(e) for e in v] for m, v in self.table.errors.items()},
             "warnings": self.table.warnings,
@@ -510,6 +511,7 @@ def run_mjp_workflow(
         metrics["settings"][setting.name] = result.metrics()
         for m, sec in result.table.seconds.items():
             timings[f"{setting.name}: fit {m} (total)"] = float(np.sum(sec))
+            timings[f"{setting.name}: fit {m} (median per context)"] = float(np.median(sec)) if sec else 0.0
     if before_write is not None:
         before_write(report, metrics)
     path = report.write(out_dir, metrics=finite_or_none(metrics), seed=seed, device=str(device),
