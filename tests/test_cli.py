@@ -64,7 +64,12 @@ def test_quickstart_reproduces_metrics_and_records_its_environment(tmp_path, cap
     assert metrics["data"]["heldout_times"] == [1.0, 3.0, 5.0, 7.0, 9.0]
     # the bridge section's numbers: the true family beats every other method and recovers the generating θ
     bridge = metrics["schrodinger_bridge"]
-    assert metrics["estimators"] == ["schrodinger_bridge"]
+    assert metrics["estimators"] == ["schrodinger_bridge", "markov_jump_processes"]
+    # the MJP section: two 300-path ratchet contexts; both methods within the 300-path goal (0.10; FIM 0.162) and
+    # nearly no mass on the 12 structurally absent links (goal < 0.02; FIM puts 0.07-0.25 there)
+    mjp = metrics["markov_jump_processes"]["methods"]
+    for method in ("MLE", "foundation"):
+        assert mjp[method]["rate_rmse"]["mean"] < 0.10 and mjp[method]["zero_mass"]["mean"] < 0.02
     means = bridge["w2_mean"]
     true = means.pop("dynfer (Lotka-Volterra reference)")
     assert true < 0.5 * min(means.values())  # measured 0.08 against OT-midpoint 0.64 (split-half floor ~0.08)
