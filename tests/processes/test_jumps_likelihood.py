@@ -9,7 +9,9 @@ import pytest
 import scipy.linalg
 import torch
 
+from dynfer import BadInputError
 from dynfer.processes.jumps import RateMatrix, flashing_ratchet, jump_log_likelihood
+from dynfer.processes.jumps.likelihood import transition_matrices
 
 
 def slow_loglik(q, paths, times, lengths=None, p0=None):
@@ -131,3 +133,11 @@ def test_transition_matrices_far_beyond_the_time_scales(lag):
     assert bool(torch.isfinite(q.grad).all())
     absorbing = RateMatrix(torch.tensor([[-1.0, 1.0], [0.0, 0.0]], dtype=torch.float64)).transition_matrix(lag)
     torch.testing.assert_close(absorbing, torch.tensor([[0.0, 1.0], [0.0, 1.0]], dtype=torch.float64))
+
+
+@pytest.mark.parametrize("bad", [math.inf, math.nan])
+def test_transition_matrices_refuse_non_finite_rates(bad):
+    q = torch.tensor([[-1.0, 1.0], [1.0, -1.0]], dtype=torch.float64)
+    q[0, 1], q[0, 0] = bad, -bad
+    with pytest.raises(BadInputError, match="finite rates"):
+        transition_matrices(q, torch.tensor([1.0], dtype=torch.float64))

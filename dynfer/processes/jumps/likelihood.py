@@ -41,6 +41,8 @@ def transition_matrices(q: torch.Tensor, lags: torch.Tensor) -> torch.Tensor:
     Differentiable in ``q``.
     """
     norm = float(torch.linalg.matrix_norm(q.detach(), 1))
+    if not math.isfinite(norm):
+        raise BadInputError("rates", "a generator with NaN or infinite entries", "finite rates")
     scaled = (norm * lags.detach()).tolist()
     ks = [math.ceil(math.log2(v)) if v > 2.0**10 else 0 for v in scaled]
     steps = torch.tensor([2.0**-k for k in ks], dtype=lags.dtype, device=lags.device)
