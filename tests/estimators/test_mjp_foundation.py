@@ -12,7 +12,7 @@ from dynfer._errors import BadInputError
 from dynfer.datasets import flashing_ratchet_paths
 from dynfer.estimators.mjp.foundation import FoundationMJP, OutsidePriorWarning
 from dynfer.estimators.mjp.foundation.network import FoundationNetwork
-from dynfer.estimators.mjp.foundation.prior import sample_contexts
+from dynfer.estimators.mjp.foundation.prior import PRIOR, sample_contexts
 from dynfer.estimators.mjp.foundation.shards import ShardSampler, load_shards, write_shards
 from dynfer.estimators.mjp.foundation.statistics import LAG_CENTRES, context_statistics, lag_bins
 from dynfer.estimators.mjp.foundation.train import train
@@ -60,7 +60,7 @@ def test_prior_is_seeded_and_every_state_keeps_an_exit():
         assert np.isclose(a["initial"][c].sum(), 1.0, atol=1e-5)
         assert a["first"][c].sum() == a["n_paths"][c]
         span = a["log_rates"][c][adj].max() - a["log_rates"][c][adj].min()
-        assert span <= 2.8 * np.log(10) + 1e-4  # the window of the prior
+        assert span <= PRIOR["window_decades"][1] * np.log(10) + 1e-4  # the window of the prior
 
 
 def test_network_is_equivariant_in_the_states_and_blind_to_path_order():

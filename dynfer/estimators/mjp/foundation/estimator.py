@@ -42,19 +42,26 @@ from dynfer.processes.jumps import RateMatrix
 __all__ = ["FoundationMJP", "OutsidePriorWarning"]
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "foundation_mjp.pt"
-#: Largest ratio of fastest to slowest rate the prior covers (2.8 decades).
-MAX_RATE_RATIO = 10.0**2.8
-#: Largest fastest rate per median lag the prior covers (10^0.5 jumps per gap).
-MAX_RATE_PER_LAG = 10.0**0.5
+#: The support of a prior, for weights files that do not record theirs: the fastest rate per median lag
+#: (10^0.5 jumps per gap) and the ratio of fastest to slowest rate (2.8 decades) it covers.
+DEFAULT_SUPPORT = {"max_rate_per_lag": 10.0**0.5, "max_rate_ratio": 10.0**2.8}
 
-_NETWORKS: dict[str, tuple[FoundationNetwork, str]] = {}
+_NETWORKS: dict[str, tuple[FoundationNetwork, str, dict[str, float]]] = {}
 
 
 class OutsidePriorWarning(UserWarning):
     """The data lie outside the synthetic prior the foundation model was trained on; its answer is extrapolated."""
 
 
-def _load_network(weights: str | Path) -> tuple[FoundationNetwork, str]:
+def _support(prior: dict | None) -> dict[str, float]:
+    """The rates a prior covers (:data:`DEFAULT_SUPPORT` when the weights do not record their prior)."""
+    if not prior:
+        return dict(DEFAULT_SUPPORT)
+    return {"max_rate_per_lag": 10.0 ** float(prior["log10_fastest_rate"][1]),
+            "max_rate_ratio": 10.0 ** float(prior["window_decades"][1])}
+
+
+def _load_network(weights: str | Path) -> tuple[FoundationNetwork, str, dict[str, float]]:
     path = DEFAULT_WEIGHTS if str(weights) == "default" else Path(weights)
     key = str(path.resolve()) if path.exists() else str(path)
     if key in _NETWORKS:
@@ -72,7 +79,7 @@ def _load_network(weights: str | Path) -> tuple[FoundationNetwork, str]:
     net = FoundationNetwork(**blob["network"])
     net.load_state_dict(blob["state_dict"])
     net.eval()
-    _NETWORKS[key] = (net, hashlib.sha256(raw).hexdigest())
+    _NETWORKS[key] = (net, hashlib.sha256(raw).hexdigest(), _support(blob.get("prior")))
     return _NETWORKS[key]
 
 
@@ -163,7 +170,8 @@ class FoundationMJP(Estimator):
         paths = check_paths(states, times, lengths, n_states=self.n_states, where="FoundationMJP.fit")
         dtype = self._resolve_dtype()
         dev = self._resolve_device()
-        net, digest = _load_network(self.weights)
+        net, digest, support = _load_network(self.weights)
+        max_ratio, max_per_lag = support["max_rate_ratio"], support["max_rate_per_lag"]
         n = paths.n_states
         notes: list[str] = []
         if n > MAX_STATES:
@@ -186,12 +194,12 @@ class FoundationMJP(Estimator):
         q = rates - np.diag(rates.sum(1))
         init = torch.softmax(out["initial_logit"][0, :n].double(), -1).cpu().numpy()
         present = rates[off & (prob >= 0.5)]
-        if present.size >= 2 and present.max() / present.min() > MAX_RATE_RATIO:
+        if present.size >= 2 and present.max() / present.min() > max_ratio:
             notes.append(f"rates spanning a ratio of {present.max() / present.min():.3g} (the prior covers "
-                         f"{MAX_RATE_RATIO:.0f})")
-        if present.size and present.max() * tau > MAX_RATE_PER_LAG:
+                         f"{max_ratio:.0f})")
+        if present.size and present.max() * tau > max_per_lag:
             notes.append(f"a grid coarse for the fastest rate ({present.max() * tau:.3g} jumps per median lag; the "
-                         f"prior covers {MAX_RATE_PER_LAG:.2g})")
+                         f"prior covers {max_per_lag:.2g})")
         for note in notes:
             warnings.warn(f"FoundationMJP: {note}; the answer is extrapolated beyond the training prior",
                           OutsidePriorWarning, stacklevel=2)

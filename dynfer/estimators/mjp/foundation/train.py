@@ -86,7 +86,7 @@ def train(data_dir: str | Path, checkpoint_dir: str | Path, config: dict[str, An
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = out_dir / WEIGHTS_FILE
     torch.save({"format": "dynfer.foundation_mjp", "format_version": 1, "network": cfg["network"],
-                "state_dict": net.state_dict()}, weights)
+                "prior": PRIOR, "state_dict": net.state_dict()}, weights)
     n_mjps = cfg["train_shards"] * cfg["contexts_per_shard"]
     log = {
         "weights_sha256": _sha256(weights),
