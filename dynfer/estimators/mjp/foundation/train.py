@@ -32,14 +32,14 @@ WEIGHTS_FILE = "foundation_mjp.pt"
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "network": {"width": 64, "hidden": 128, "n_layers": 3},
-    "train_shards": 32,
+    "train_shards": 96,
     "val_shards": 4,
     "contexts_per_shard": 512,
     "data_seed": 1000,
     "val_seed": 900_000,
     "seed": 0,
     "batch_size": 128,
-    "max_steps": 5000,
+    "max_steps": 8000,
     "lr": 1e-3,
     "weight_decay": 1e-4,
     "schedule": "warmup_cosine",
@@ -47,7 +47,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "min_lr": 2e-5,
     "grad_clip": 1.0,
     "eval_every": 250,
-    "threads": 1,
+    "threads": 2,
 }
 
 
