@@ -967,17 +967,6 @@ class MJPMaximumLikelihood(Estimator):
         """
         self._check_fitted("results")
         out = mjp_summary(self.rate_matrix_, self.initial_distribution_)
-        out.update({
-            "rate_std": np.asarray(self.rate_std_, dtype=np.float64),
-            "log_rate_std": np.asarray(self.log_rate_std_, dtype=np.float64),
-            "method": "mle",
-            "log_likelihood": float(self.log_likelihood_),
-            "converged": bool(self.converged_),
-            "n_iter": int(self.n_iter_),
-            "grad_norm": float(self.grad_norm_),
-            "label_noise": float(self.label_noise_),
-            "label_noise_std": float(self.label_noise_std_),
-            "message": str(self.message_),
-            "time_scale": float(self.time_scale_),
-        })
+        extras = {k: v for k, v in self._get_state().items() if k not in out and k not in ("n_states", "dtype")}
+        out.update(extras, method="mle")
         return out
