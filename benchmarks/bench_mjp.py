@@ -31,6 +31,7 @@ from _common import write_results
 from dynfer.datasets import flashing_ratchet_paths
 from dynfer.datasets.registry import DatasetNotFoundError
 from dynfer.estimators.mjp import FoundationMJP, MJPMaximumLikelihood
+from dynfer.evaluation import calibration, rate_rmse, structural_zero_mass
 from dynfer.processes.jumps import RateMatrix, flashing_ratchet
 
 FIM_PUBLISHED = {"rmse_300": [0.162, 0.021], "zeros": [0.07, 0.25],
@@ -55,13 +56,9 @@ def _ratchet(V: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
 
 
 def _score(est, q: np.ndarray) -> dict[str, float]:
-    adj = (q > 0) & OFF
-    z = (np.log(q[adj]) - np.log(np.maximum(est.rate_matrix_[adj], 1e-300))) / est.log_rate_std_[adj]
-    if hasattr(est, "log_rate_mean_"):
-        z = (np.log(q[adj]) - est.log_rate_mean_[adj]) / est.log_rate_std_[adj]
-    return {"rmse": float(np.sqrt(np.mean((est.rate_matrix_ - q)[OFF] ** 2))),
-            "zeros": float(est.rate_matrix_[OFF & ~adj].mean()) if (OFF & ~adj).any() else 0.0,
-            "coverage": float(np.mean(np.abs(z) < 1.96)), "z_sd": float(np.std(z))}
+    cal = calibration(est.rate_matrix_, est.log_rate_std_, q, log_rate_mean=getattr(est, "log_rate_mean_", None))
+    return {"rmse": rate_rmse(est.rate_matrix_, q), "zeros": structural_zero_mass(est.rate_matrix_, q > 0),
+            "coverage": cal["coverage"], "z_sd": cal["z_sd"]}
 
 
 def _fit(name: str, s, t, **kw):

@@ -15,7 +15,7 @@ from dynfer import _keys as K
 from dynfer._errors import BadInputError
 from dynfer.io._model import validate_snapshots
 
-__all__ = ["InputSpec", "representation", "snapshots", "training_mask"]
+__all__ = ["InputSpec", "as_actual", "representation", "snapshots", "training_mask"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,12 @@ class InputSpec:
         keys = np.asarray(data["obs_keys"]).reshape(-1)
         return cls(use_rep=str(data["use_rep"]), obs_keys=tuple(str(k) for k in keys),
                    train_key=str(data["train_key"]) or None, train_value=str(data["train_value"]))
+
+
+def as_actual(adata: AnnData) -> None:
+    """Turn a view into an actual AnnData in place (as scanpy does before writing results into it)."""
+    if adata.is_view:
+        adata._init_as_actual(adata.copy())
 
 
 def representation(adata: AnnData, use_rep: str | None) -> np.ndarray:

@@ -18,27 +18,23 @@ from anndata import AnnData
 from dynfer import _keys as K
 from dynfer._errors import BadInputError
 from dynfer.estimators._base import Estimator, check_param_names
+from dynfer.estimators.mjp import FoundationMJP, MJPMaximumLikelihood, paths_from_adata
+from dynfer.tl._inputs import as_actual
 from dynfer.tl._store import store_estimator
 
 __all__ = ["mjp"]
 
 DEFAULT_KEY = "mjp"
 FACE = "dynfer.tl.mjp"
-METHODS = ("foundation", "mle")
+METHODS: dict[str, type[Estimator]] = {"foundation": FoundationMJP, "mle": MJPMaximumLikelihood}
 
 #: keys of a stored entry that the results must never overwrite when they are copied to the top level
 _ENTRY_KEYS = frozenset({"format", "format_version", "estimator", "dynfer_version", "torch_version", "params",
                          "state", "results", "inputs", "unstorable_params"})
 
 
-def _as_actual(adata: AnnData) -> None:
-    """Turn a view into an actual AnnData in place (as scanpy does before writing results into it)."""
-    if adata.is_view:
-        adata._init_as_actual(adata.copy())
-
-
 def estimator_class(method: Any) -> type[Estimator]:
-    """The estimator class of ``method`` (``"mle"`` or ``"foundation"``), imported when first needed.
+    """The estimator class of ``method`` (``"mle"`` or ``"foundation"``).
 
     Parameters
     ----------
@@ -53,16 +49,7 @@ def estimator_class(method: Any) -> type[Estimator]:
     """
     if not isinstance(method, str) or method not in METHODS:
         raise BadInputError("method", repr(method), " or ".join(repr(m) for m in METHODS))
-    if method == "mle":
-        from dynfer.estimators.mjp import MJPMaximumLikelihood
-
-        return MJPMaximumLikelihood
-    try:
-        from dynfer.estimators.mjp.foundation import FoundationMJP
-    except ImportError as err:  # pragma: no cover - only in a tree without the foundation model
-        raise BadInputError("method", "'foundation', but the foundation model cannot be imported here "
-                            f"({err})", "method='mle'") from None
-    return FoundationMJP
+    return METHODS[method]
 
 
 def _check_key(value: Any, name: str) -> str:
@@ -173,8 +160,6 @@ def mjp(
     >>> adata.uns["mjp"]["rate_matrix"].shape                            # doctest: +SKIP
     (6, 6)
     """
-    from dynfer.estimators.mjp import paths_from_adata
-
     if not isinstance(adata, AnnData):
         raise BadInputError("adata", f"a {type(adata).__name__}", "an AnnData")
     cls = estimator_class(method)
@@ -186,20 +171,13 @@ def mjp(
     trajectory_key = _check_key(trajectory_key, "trajectory_key")
     paths = paths_from_adata(adata, state_key=state_key, time_key=time_key, trajectory_key=trajectory_key,
                              n_states=n_states)
-    n = paths.n_states
     with warnings.catch_warnings():
         # paths_from_adata has already warned (naming the obs column) about anything the fit would warn about again
         warnings.filterwarnings("ignore", message=".*never observed.*", category=UserWarning)
-        if method == "foundation":
-            est = cls.pretrained(n_states=n_states, **params)  # type: ignore[attr-defined]
-        else:
-            est = cls(n_states=n_states, **params)
-        est.fit(paths.states, paths.times, paths.lengths)
-    if int(est.n_states_) != n:  # pragma: no cover - a contract violation of the estimator
-        raise RuntimeError(f"{cls.__name__} fitted {est.n_states_} states, the data have {n}")
+        est = cls(n_states=n_states, **params).fit(paths.states, paths.times, paths.lengths)
 
     out = adata.copy() if copy else adata
-    _as_actual(out)
+    as_actual(out)
     obs_keys = tuple(k for k in (state_key, time_key, trajectory_key) if k in out.obs)
     # use_rep="": the fit reads no representation, only the obs columns (which the fingerprint covers)
     store_estimator(out, est, key_added=key_added, use_rep="", obs_keys=obs_keys)

@@ -14,19 +14,13 @@ from dynfer import _keys as K
 from dynfer._errors import BadInputError
 from dynfer.estimators._base import check_param_names
 from dynfer.estimators.bridges.estimator import SchrodingerBridge
-from dynfer.tl._inputs import InputSpec, snapshots
+from dynfer.tl._inputs import InputSpec, as_actual, snapshots
 from dynfer.tl._store import load_estimator, store_estimator, stored_entry
 
 __all__ = ["interpolate", "schrodinger_bridge"]
 
 DEFAULT_KEY = "schrodinger_bridge"
 FACE = "dynfer.tl.schrodinger_bridge"
-
-
-def _as_actual(adata: AnnData) -> None:
-    """Turn a view into an actual AnnData in place (as scanpy does before writing results into it)."""
-    if adata.is_view:
-        adata._init_as_actual(adata.copy())
 
 
 def schrodinger_bridge(
@@ -100,7 +94,7 @@ def schrodinger_bridge(
         raise BadInputError(f"obs[{time_key!r}] has {len(times)} distinct (training) time(s); at least 3 are needed")
     est = SchrodingerBridge(reference, sigma=sigma, n_iter=n_iter, seed=seed, **kwargs).fit(xs, times)
     out = adata.copy() if copy else adata
-    _as_actual(out)
+    as_actual(out)
     store_estimator(out, est, key_added=key_added, use_rep=use_rep, obs_keys=(time_key,), train_key=train_key,
                     train_value=train_value)
     return out if copy else None

@@ -23,6 +23,7 @@ Assoc.* 80, 863-871.
 from __future__ import annotations
 
 import hashlib
+import io
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -71,7 +72,7 @@ def _load_network(weights: str | Path) -> tuple[FoundationNetwork, str, dict[str
                             "dynfer.estimators.mjp.foundation.train")
     raw = path.read_bytes()
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        blob = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as err:  # any unreadable file is the same user error
         raise BadInputError(f"weights: {path} is not a readable torch file ({err})") from None
     if not isinstance(blob, dict) or blob.get("format") != "dynfer.foundation_mjp":
@@ -245,7 +246,7 @@ class FoundationMJP(Estimator):
         self.log_rate_std_ = np.asarray(state["log_rate_std"], dtype=np.float64)
         self.link_probability_ = np.asarray(state["link_probability"], dtype=np.float64)
         off = ~np.eye(self.n_states_, dtype=bool)
-        self.rate_std_ = np.where(off, np.where(off, self.rate_matrix_, 0.0) * self.log_rate_std_, 0.0)
+        self.rate_std_ = np.where(off, self.rate_matrix_ * self.log_rate_std_, 0.0)
         self.initial_distribution_ = np.asarray(state["initial_distribution"], dtype=np.float64)
         self.time_scale_ = float(state["time_scale"])
         self.warnings_ = [w for w in str(state["warnings"]).split("\n") if w]

@@ -97,8 +97,10 @@ def _draw_initial(gen: torch.Generator, rates: np.ndarray) -> np.ndarray:
     elif u < w["long_time"] + w["dirichlet_1"] + w["dirichlet_0.3"]:
         alpha = 1.0 if u < w["long_time"] + w["dirichlet_1"] else 0.3
         g = torch.distributions.Gamma(torch.full((n,), alpha, dtype=torch.float64), 1.0)
-        torch.manual_seed(int(torch.randint(0, 2**62, (), generator=gen)))  # Gamma has no generator argument
-        p = g.sample().numpy()
+        seed = int(torch.randint(0, 2**62, (), generator=gen))
+        with torch.random.fork_rng(devices=[]):  # Gamma draws from the global RNG: seed it, leave the caller's alone
+            torch.manual_seed(seed)
+            p = g.sample().numpy()
     else:
         p = np.zeros(n)
         p[int(torch.randint(n, (), generator=gen))] = 1.0
