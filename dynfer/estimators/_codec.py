@@ -4,7 +4,8 @@ Two encodings, one per kind of content:
 
 * **parameters** (:func:`encode_params` / :func:`decode_params`): the constructor arguments, encoded *exactly* as
   one JSON string. Python scalars, strings, ``None``, lists, tuples, dicts with string keys, numpy and torch arrays,
-  torch dtypes and the activation classes of :data:`dynfer.nn.ACTIVATIONS` round-trip unchanged (tuples stay tuples,
+  torch dtypes, the activation classes of :data:`dynfer.nn.ACTIVATIONS` and drifts
+  (:class:`dynfer.processes.drifts.Drift`, by their ``config()``) round-trip unchanged (tuples stay tuples,
   ``None`` stays ``None``, arrays keep dtype and shape); anything else raises :class:`UnstorableParameterError`,
   naming the parameter. A string is what both h5ad and ``weights_only`` loading hold without loss, so no
   hand-kept list of options is needed.
@@ -81,6 +82,9 @@ def _encode_value(value: Any, where: str) -> Any:
             raise UnstorableParameterError(f"{where}: arrays must be numeric, got dtype {arr.dtype}")
         return {_TAG: kind, "dtype": arr.dtype.str, "shape": list(arr.shape),
                 "data": [_encode_value(v, where) for v in arr.reshape(-1).tolist()]}
+    drift = _encode_drift(value, where)
+    if drift is not None:
+        return drift
     if isinstance(value, type) and issubclass(value, nn.Module):
         name = _activation_name(value)
         if name is not None:
@@ -89,6 +93,19 @@ def _encode_value(value: Any, where: str) -> Any:
         f"{where} = {value!r} ({type(value).__name__}) has no plain-data encoding; use a family name, numbers, "
         "strings, arrays, tuples, lists or dicts of them"
     )
+
+
+def _encode_drift(value: Any, where: str) -> dict[str, Any] | None:
+    from dynfer.processes.drifts import Drift
+
+    if not isinstance(value, Drift):
+        return None
+    try:
+        config = value.config()
+    except NotImplementedError:
+        raise UnstorableParameterError(f"{where} = {value!r} is a drift without a plain-data configuration (a user "
+                                       "function); pass it again when loading") from None
+    return {_TAG: "drift", "class": type(value).__name__, "config": _encode_value(config, f"{where}.config()")}
 
 
 def _decode_value(value: Any) -> Any:
@@ -109,6 +126,10 @@ def _decode_value(value: Any) -> Any:
         data = [_decode_value(v) for v in value["data"]]
         arr = np.asarray(data, dtype=np.dtype(value["dtype"])).reshape(value["shape"])
         return torch.as_tensor(arr) if tag == "tensor" else arr
+    if tag == "drift":
+        from dynfer.processes.drifts import get_drift_class
+
+        return get_drift_class(value["class"]).from_config(_decode_value(value["config"]))
     if tag == "activation":
         from dynfer.nn import ACTIVATIONS
 

@@ -1,0 +1,3 @@
+"""Interacting active particles (ABP, AOUP) in a periodic box: forces, neighbour search and simulation."""
+
+__all__: list[str] = []
