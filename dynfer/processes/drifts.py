@@ -137,14 +137,17 @@ class LinearDrift(Drift):
         return self.A.shape[0]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """:math:`b(x) = -A x` for states ``(n, d)``."""
         A = torch.as_tensor(self.A, dtype=x.dtype, device=x.device)
         return -x @ A.T
 
     def divergence(self, x: torch.Tensor, coords: Sequence[int] | None = None) -> torch.Tensor:
+        r""":math:`-\sum_{k \in \text{coords}} A_{kk}` for every sample (a constant)."""
         diag = np.diag(self.A) if coords is None else np.diag(self.A)[np.asarray(coords, dtype=np.int64)]
         return torch.full((x.shape[0],), -float(diag.sum()), dtype=x.dtype, device=x.device)
 
     def config(self) -> dict[str, Any]:
+        """``{"A": A}``."""
         return {"A": self.A.copy()}
 
 
@@ -177,12 +180,15 @@ class CallableDrift(Drift):
 
     @property
     def event_dims(self) -> int:  # type: ignore[override]
+        """1 or 2, as given."""
         return self._event_dims
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """``fn(x)``."""
         return self.fn(x)
 
     def divergence(self, x: torch.Tensor, coords: Sequence[int] | None = None) -> torch.Tensor:
+        """The closed form when given, else autograd (see :meth:`Drift.divergence`)."""
         if self._divergence is not None:
             return self._divergence(x, coords)
         return super().divergence(x, coords)
