@@ -29,8 +29,8 @@ from dynfer.nn.neighbours import as_box, knn_minimum_image
 
 __all__ = ["LocalTransformerScore"]
 
-TOKEN_FLOATS_PER_CHUNK = 2**23
-"""Activation floats one chunk of query particles may hold in :meth:`LocalTransformerScore.forward` (32 MiB in
+TOKEN_FLOATS_PER_CHUNK = 2**21
+"""Activation floats one chunk of query particles may hold in :meth:`LocalTransformerScore.forward` (8 MiB in
 float32 per temporary)."""
 
 

@@ -151,6 +151,8 @@ def knn_minimum_image(
     else:
         chunk = check_int(chunk_size, "chunk_size")
     x = positions.detach()
+    if edges is not None:  # in [0, L], so that |x_j - x_i| <= L and the image distance is min(|x_j - x_i|, L - ...)
+        x = torch.remainder(x, edges)
     index = torch.empty(n_batch, n_particles, k, dtype=torch.long, device=x.device)
     big = torch.finfo(x.dtype).max
     with torch.no_grad():
@@ -158,9 +160,10 @@ def knn_minimum_image(
             stop = min(start + chunk, n_particles)
             squared = torch.zeros(n_batch, stop - start, n_particles, dtype=x.dtype, device=x.device)
             for a in range(dim):  # one coordinate at a time: memory O(B * chunk * N), independent of d
-                diff = x[:, None, :, a] - x[:, start:stop, None, a]
-                wrapped = minimum_image(diff, None if edges is None else edges[a])
-                squared += wrapped.square()
+                gap = (x[:, None, :, a] - x[:, start:stop, None, a]).abs_()
+                if edges is not None:
+                    gap = torch.minimum(gap, edges[a] - gap)
+                squared.addcmul_(gap, gap)
             # an overflowed distance stays below the self-distance, so a particle is never its own neighbour
             squared = torch.nan_to_num(squared, nan=big, posinf=big)
             rows = torch.arange(stop - start, device=x.device)
