@@ -6,14 +6,20 @@ Nothing here knows about AnnData: inputs and outputs are tensors (or numpy array
   :class:`DoubleWell`, Brownian bridges;
 * Markov jump processes: :class:`RateMatrix`, batched Gillespie, likelihood of discrete observations;
 * random walks on graphs: simple, Metropolis–Hastings, non-backtracking and self-repellent walks;
-* optimal transport and sample discrepancies: OT plans and costs, Wasserstein distances, energy distance, MMD.
+* optimal transport and sample discrepancies: OT plans and costs, Wasserstein distances, energy distance, MMD;
+* drifts as storable objects: :class:`Drift`, :class:`LinearDrift`, :class:`CallableDrift`, :func:`as_drift`;
+* interacting active particles (AOUP, ABP) with cell-list neighbour search: :class:`ActiveParticles`,
+  :func:`particle_states`, :func:`cell_list_pairs`, :func:`make_force`.
 
 One sub-package per idea, each re-exporting its public names: :mod:`dynfer.processes.sde`,
-:mod:`dynfer.processes.jumps`, :mod:`dynfer.processes.walks` and :mod:`dynfer.processes.transport`. Every name
+:mod:`dynfer.processes.jumps`, :mod:`dynfer.processes.walks`, :mod:`dynfer.processes.transport` and
+:mod:`dynfer.processes.particles` (plus the module :mod:`dynfer.processes.drifts`). Every name
 below is also importable from here.
 """
 
+from dynfer.processes.drifts import CallableDrift, Drift, LinearDrift, as_drift
 from dynfer.processes.jumps import RateMatrix, first_passage_times, flashing_ratchet, gillespie, jump_log_likelihood
+from dynfer.processes.particles import ActiveParticles, cell_list_pairs, make_force, particle_states
 from dynfer.processes.sde import (
     SDE,
     DoubleWell,
@@ -50,6 +56,14 @@ from dynfer.processes.walks import (
 
 __all__ = [
     "SDE",
+    "ActiveParticles",
+    "CallableDrift",
+    "Drift",
+    "LinearDrift",
+    "as_drift",
+    "cell_list_pairs",
+    "make_force",
+    "particle_states",
     "DoubleWell",
     "GraphAdjacency",
     "LotkaVolterra",
