@@ -56,9 +56,10 @@ def _state(model, n, frames, seed, spread=1.0):
 
 
 MODELS = [
-    {"kind": "aoup", "box": (12.0, 14.0), "v0": 0.7, "gamma": 0.3, "interaction_strength": 1.3, "force": "softplus", "trap": 0.2},
-    {"kind": "aoup", "box": None, "v0": 0.3, "gamma": 0.1, "epsilon": 0.1, "interaction_strength": 2.5, "force": "harmonic",
-         "trap": 0.05},
+    {"kind": "aoup", "box": (12.0, 14.0), "v0": 0.7, "gamma": 0.3, "interaction_strength": 1.3,
+     "force": "softplus", "trap": 0.2},
+    {"kind": "aoup", "box": None, "v0": 0.3, "gamma": 0.1, "epsilon": 0.1, "interaction_strength": 2.5,
+     "force": "harmonic", "trap": 0.05},
     {"kind": "abp", "box": (9.0, 9.0), "v0": 2.0, "rotational_diffusion": 1.0, "epsilon": 1.0, "force": "wca",
          "force_params": {"epsilon": 1.0, "sigma": 1.0}, "mobility": 0.5},
     {"kind": "aoup", "box": (10.0, 10.0, 11.0), "v0": 1.0, "force": "harmonic", "force_params": {"radius": 0.8}},
