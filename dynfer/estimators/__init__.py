@@ -8,12 +8,15 @@ or knows AnnData: the :mod:`dynfer.tl` faces translate. An estimator never impor
 * :mod:`.bridges` — multi-marginal Schrödinger bridges with iterative reference refinement
   (:class:`~dynfer.estimators.bridges.SchrodingerBridge`);
 * :mod:`.mjp` — Markov jump processes: maximum likelihood (:class:`~dynfer.estimators.mjp.MJPMaximumLikelihood`)
-  and the zero-shot foundation model (:class:`~dynfer.estimators.mjp.FoundationMJP`).
+  and the zero-shot foundation model (:class:`~dynfer.estimators.mjp.FoundationMJP`);
+* :mod:`.entropy` — entropy production and probability currents from learned scores
+  (:class:`~dynfer.estimators.entropy.ScoreEntropyProduction`).
 """
 
 from dynfer.estimators._base import Estimator, NotFittedError, get_estimator_class, resolve_seed
 from dynfer.estimators.bridges import SchrodingerBridge
+from dynfer.estimators.entropy import ScoreEntropyProduction
 from dynfer.estimators.mjp import FoundationMJP, MJPMaximumLikelihood
 
 __all__ = ["Estimator", "FoundationMJP", "MJPMaximumLikelihood", "NotFittedError", "SchrodingerBridge",
-           "get_estimator_class", "resolve_seed"]
+           "ScoreEntropyProduction", "get_estimator_class", "resolve_seed"]

@@ -2,13 +2,17 @@
 
 * :func:`schrodinger_bridge` — multi-marginal Schrödinger bridge with iterative reference refinement;
 * :func:`interpolate` — particles of a fitted bridge at any time;
+* :func:`entropy_production` — entropy production rate, probability-flow velocity and local production from a
+  learned score (samples or particle frames with a known drift);
 * :func:`mjp` — rate matrix of a Markov jump process from state paths (maximum likelihood or the foundation model);
 * :func:`load_estimator` / :func:`store_estimator` — the fitted estimator stored in ``uns[key]`` (every face stores
   its model this way and loads it back, never refitting); :class:`InputsChangedError` when the data changed since.
 """
 
+from dynfer.tl._entropy_production import entropy_production
 from dynfer.tl._mjp import mjp
 from dynfer.tl._schrodinger_bridge import interpolate, schrodinger_bridge
 from dynfer.tl._store import InputsChangedError, load_estimator, store_estimator
 
-__all__ = ["InputsChangedError", "interpolate", "load_estimator", "mjp", "schrodinger_bridge", "store_estimator"]
+__all__ = ["InputsChangedError", "entropy_production", "interpolate", "load_estimator", "mjp", "schrodinger_bridge",
+           "store_estimator"]

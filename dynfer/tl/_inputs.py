@@ -64,13 +64,17 @@ def representation(adata: AnnData, use_rep: str | None) -> np.ndarray:
     adata
         The data.
     use_rep
-        ``None`` or ``"X"`` for ``X``, else a key of ``obsm`` (an array or a data frame of numbers).
+        ``None`` or ``"X"`` for ``X``, else a key of ``obsm`` (an array or a data frame of numbers), or several
+        ``obsm`` keys joined by ``+`` (``"positions+active"``), read side by side.
 
     Returns
     -------
     numpy.ndarray
         A dense float64 array.
     """
+    if use_rep is not None and use_rep not in adata.obsm and "+" in use_rep:
+        # "positions+active": several obsm blocks side by side (particle states read from two keys)
+        return np.hstack([representation(adata, part) for part in use_rep.split("+")])
     if use_rep is None or use_rep == "X":
         x, name = adata.X, "X"
         if x is None:

@@ -236,7 +236,7 @@ class ScoreEntropyProduction(Estimator):
         self._parts = DriftParts(self._drift, resolve_parity(self.parity, size))
         return spec
 
-    def _check_samples(self, x: Any) -> torch.Tensor:
+    def _check_samples(self, x: Any, *, minimum: int = MIN_SAMPLES) -> torch.Tensor:
         name = "x"
         device, dtype = self._resolve_device(), self.dtype_
         if isinstance(x, torch.Tensor):
@@ -256,8 +256,8 @@ class ScoreEntropyProduction(Estimator):
             raise BadInputError(name, f"{int((~torch.isfinite(t)).sum())} NaN or infinite value(s)", "finite samples")
         n = t.shape[0]
         units = n * (t.shape[1] if self._particles else 1)
-        if units < MIN_SAMPLES or n < 2:
-            raise BadInputError(name, f"{n} sample(s)", f"at least {MIN_SAMPLES} samples (particle-frames) to "
+        if units < minimum or n < min(2, minimum):
+            raise BadInputError(name, f"{n} sample(s)", f"at least {minimum} samples (particle-frames) to "
                                 "learn a score and give a standard error")
         return t
 
@@ -334,7 +334,9 @@ class ScoreEntropyProduction(Estimator):
             modelled = self._gaussian_coords(c)
             self._net = GaussianScore.fit(x_t, modelled, [int(k) for k in index])
         elif kind in ("mlp", "transformer"):
-            self._net = self._build_network(x_t.shape[-1], c, spec, mean, std)
+            with torch.random.fork_rng(devices=[]):  # seeded initial weights; the caller's RNG is untouched
+                torch.manual_seed(seed)
+                self._net = self._build_network(x_t.shape[-1], c, spec, mean, std)
             history = self._train(x_t[train_rows], x_t[val_rows], index, block, std.index_select(-1, index), seed)
         self.history_ = history
         self.fit_seconds_ = time.perf_counter() - start
@@ -444,7 +446,7 @@ class ScoreEntropyProduction(Estimator):
         return self._net
 
     def _as_states(self, x: Any) -> torch.Tensor:
-        return self._check_samples(x)
+        return self._check_samples(x, minimum=1)
 
     def score(self, x: Any) -> np.ndarray:
         r"""The learned score :math:`\hat s_g(x)` on the noisy coordinates, shape ``(..., m)``."""
