@@ -246,8 +246,9 @@ class LocalTransformerScore(nn.Module):
         Raises
         ------
         BadInputError
-            If ``state`` is not a finite ``(B, N, dim + n_features)`` array with ``N > k``, or ``box`` or
-            ``chunk_size`` is bad.
+            If ``state`` is not a finite ``(B, N, dim + n_features)`` array with ``N > k``, ``box`` or
+            ``chunk_size`` is bad, or the outputs are not finite (coordinates far too large, or diverged
+            parameters).
         """
         param = self.readout.weight
         state = as_tensor(state, "state", dtype=param.dtype, device=param.device, ndim=3)
@@ -286,7 +287,13 @@ class LocalTransformerScore(nn.Module):
             for block in self.blocks:
                 h = block(h)
             outputs.append(self.readout(h[:, 0]).reshape(n_batch, stop - start, self.out_features))
-        return torch.cat(outputs, dim=1)
+        out = torch.cat(outputs, dim=1)
+        if not bool(torch.isfinite(out.detach()).all()):
+            raise BadInputError("state", f"coordinates up to {float(state.detach().abs().max()):.3g} give non-finite "
+                                "outputs", "coordinates of order one (the scale the network was built for)",
+                                hint="rescale the coordinates or use float64; if they are of order one, the "
+                                "parameters have diverged")
+        return out
 
 
 def _check_angular(angular: Sequence[int], n_features: int) -> tuple[int, ...]:
