@@ -96,7 +96,7 @@ def _apply(matrix: np.ndarray, x: Any, name: str = "x") -> Any:
         if not bool(torch.isfinite(x).all()):
             raise BadInputError(name, "NaN or infinite entries", "finite states")
         dtype = x.dtype if x.is_floating_point() else torch.float64
-        return x.to(dtype) @ torch.as_tensor(matrix.T, dtype=dtype, device=x.device)
+        return x.to(dtype) @ torch.tensor(matrix.T, dtype=dtype, device=x.device)
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError):
@@ -234,7 +234,7 @@ class LinearEntropyBenchmark:
     @property
     def drift(self) -> LinearDrift:
         r"""The drift :math:`b(x) = -Ax` as a :class:`dynfer.processes.drifts.LinearDrift`."""
-        return LinearDrift(self.A)
+        return LinearDrift(self.A.copy())
 
     # ------------------------------------------------------------------ fields
     def score(self, x: Any) -> Any:
