@@ -11,6 +11,10 @@ with independent standard normal :math:`\xi` (Kloeden & Platen, *Numerical Solut
 scheme of Boffi & Vanden-Eijnden, PNAS 121, e2318106121, 2024). A random initial state has uniform positions in the
 box (on a jittered lattice for the WCA force, whose overlaps would blow up), or, in free space, the Gaussian of
 the non-interacting trapped particle; g ~ N(0, I) and θ uniform.
+
+A run that diverges (non-finite states, or a deterministic step longer than the force cutoff, which wrapping into
+the box would otherwise hide) raises :class:`~dynfer.BadInputError` naming ``dt``; states are never returned with
+NaN.
 """
 
 from __future__ import annotations
@@ -97,11 +101,12 @@ def _wrap(model: ActiveParticles, state: torch.Tensor, box: torch.Tensor | None)
 
 
 def _step(model: ActiveParticles, state: torch.Tensor, dt: float, generator: torch.Generator,
-          box: torch.Tensor | None, wrap: bool) -> torch.Tensor:
-    """One Euler–Maruyama / exact-OU step of all replicas (see the module docstring)."""
+          box: torch.Tensor | None, wrap: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """One Euler–Maruyama / exact-OU step of all replicas, and the largest deterministic displacement of it."""
     d = model.dim
     x, active = state[..., :d], state[..., d:]
-    x = x + dt * model.position_drift(state)
+    move = dt * model.position_drift(state)
+    x = x + move
     if model.epsilon > 0:
         x = x + math.sqrt(2 * model.epsilon * dt) * torch.randn(x.shape, generator=generator, device=x.device,
                                                                  dtype=x.dtype)
@@ -112,7 +117,19 @@ def _step(model: ActiveParticles, state: torch.Tensor, dt: float, generator: tor
     else:
         active = active + math.sqrt(2 * model.rotational_diffusion * dt) * noise
     new = torch.cat([x, active], dim=-1)
-    return _wrap(model, new, box) if wrap else new
+    largest = move.abs().amax() if move.numel() else move.new_zeros(())
+    return (_wrap(model, new, box) if wrap else new), largest
+
+
+def _largest_step(model: ActiveParticles) -> float:
+    """Deterministic displacement per step beyond which a run counts as diverged.
+
+    The force cutoff for interacting particles (a step that jumps over the interaction range does not resolve the
+    forces), else half the smallest box edge (infinite in free space).
+    """
+    if model.interacting:
+        return model.pair_force.cutoff
+    return math.inf if model.box is None else min(model.box) / 2
 
 
 def _check_model(model: Any) -> ActiveParticles:
@@ -149,22 +166,28 @@ def _integrate(model: ActiveParticles, state: torch.Tensor, dt: float, n_steps: 
     """Advance ``n_steps``; keep the states of steps ``first_record + k * record_every`` (step 0 = the start)."""
     box = model.box_tensor(state)
     records: list[torch.Tensor] = []
+    limit = _largest_step(model)
+    largest = state.new_zeros(())
+
+    def check(step: int, s: torch.Tensor) -> None:
+        if not bool(torch.isfinite(s).all()) or not float(largest) <= limit:
+            raise BadInputError("dt", f"{dt!r}: the simulation diverged by step {step} (non-finite states, or a "
+                                f"deterministic step of {float(largest):.3g} beyond {limit:.3g})",
+                                "a smaller dt (the pair forces are stiff at short range)")
 
     def keep(step: int, s: torch.Tensor) -> None:
         if step >= first_record and (step - first_record) % record_every == 0:
-            if not bool(torch.isfinite(s).all()):
-                raise BadInputError("dt", f"{dt!r}: the simulation diverged (non-finite states by step {step})",
-                                    "a smaller dt (the pair forces are stiff at short range)")
+            check(step, s)
             records.append(s.cpu() if to_cpu else s.clone())
 
     if wrap:
         state = _wrap(model, state, box)
     keep(0, state)
     for step in progress(range(1, n_steps + 1), desc=desc, total=n_steps):
-        state = _step(model, state, dt, generator, box, wrap)
+        state, moved = _step(model, state, dt, generator, box, wrap)
+        largest = torch.maximum(largest, moved)
         keep(step, state)
-    if not bool(torch.isfinite(state).all()):
-        raise BadInputError("dt", f"{dt!r}: the simulation diverged (non-finite states)", "a smaller dt")
+    check(n_steps, state)
     return records
 
 
