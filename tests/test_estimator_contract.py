@@ -24,6 +24,7 @@ import torch
 import dynfer
 from dynfer.estimators import Estimator, NotFittedError
 from dynfer.estimators.bridges import SchrodingerBridge
+from dynfer.estimators.entropy import ScoreEntropyProduction
 from dynfer.estimators.mjp import FoundationMJP, MJPMaximumLikelihood
 from dynfer.processes import OTConvergenceWarning
 from dynfer.tl import InputsChangedError
@@ -139,6 +140,44 @@ def _edit_times(adata: ad.AnnData) -> ad.AnnData:
     return adata
 
 
+ROTATION = np.array([[1.3, -0.7], [0.7, 1.3]])  # rotational OU: Sigma = I / 1.3
+
+
+def _epr_samples() -> np.ndarray:
+    return (np.random.default_rng(0).normal(size=(60, 2)) / np.sqrt(1.3)).astype(np.float32)
+
+
+def _epr_adata() -> ad.AnnData:
+    adata = ad.AnnData(_epr_samples())
+    adata.obs_names = [f"s{i}" for i in range(adata.n_obs)]
+    return adata
+
+
+def _epr_outputs(est: Estimator) -> list[np.ndarray]:
+    x = _epr_samples()[:7]
+    return [est.velocity(x), est.score(x)]
+
+
+def _epr_velocity(est: Estimator) -> list[np.ndarray]:
+    return [est.velocity(_epr_samples())]
+
+
+def _epr_consumers(adata: ad.AnnData, key: str) -> list[np.ndarray]:
+    axes = dynfer.pl.entropy_map(adata, key=key, bins=6, show=False)
+    images = [np.asarray(a.get_images()[0].get_array()) for a in axes]
+    plt.close(axes[0].figure)
+    est = dynfer.tl.load_estimator(adata, key)
+    x = np.asarray(adata.X.toarray() if sp.issparse(adata.X) else adata.X)
+    return [est.velocity(x)] + images
+
+
+def _epr_direct(adata: ad.AnnData, kwargs: dict[str, Any]) -> Estimator:
+    x = np.asarray(adata.X.toarray() if sp.issparse(adata.X) else adata.X)
+    return ScoreEntropyProduction(**kwargs).fit(x)
+
+
+EPR_PARAMS = {"drift": dynfer.processes.LinearDrift(ROTATION), "diffusion": 1.0, "n_steps": 20, "hidden": (8,),
+              "seed": 0}
 MLE_PARAMS = {"max_iter": 200}
 FOUNDATION_PARAMS = {"weights": "default"}
 
@@ -149,6 +188,8 @@ ESTIMATORS = [
                   ("label_noise", "nope"), seeded=False),
     EstimatorCase("mjp_foundation", FoundationMJP, FOUNDATION_PARAMS, lambda est: est.fit(*_mjp_arrays()),
                   _mjp_outputs, ("weights", 3), seeded=False),
+    EstimatorCase("entropy_production", ScoreEntropyProduction, EPR_PARAMS, lambda est: est.fit(_epr_samples()),
+                  _epr_outputs, ("objective", "nope")),
 ]
 
 FACES = [
@@ -161,6 +202,8 @@ FACES = [
     FaceCase("mjp_foundation", _mjp_adata, dynfer.tl.mjp, {"method": "foundation", **FOUNDATION_PARAMS}, "mjp",
              _mjp_consumers, _mjp_direct(FoundationMJP), _mjp_rates, bad_kwargs={"dtype": "int64"},
              seeded=False, change=_edit_times, change_match="values of the obs column"),
+    FaceCase("entropy_production", _epr_adata, dynfer.tl.entropy_production, dict(EPR_PARAMS), "entropy_production",
+             _epr_consumers, _epr_direct, _epr_velocity, bad_kwargs={"objective": "nope"}),
 ]
 
 

@@ -22,7 +22,7 @@ from dynfer._validation import check_int
 from dynfer.pl._utils import finish
 from dynfer.tl._entropy_production import DEFAULT_KEY, FACE
 from dynfer.tl._inputs import representation
-from dynfer.tl._store import stored_entry
+from dynfer.tl._store import check_inputs, stored_entry
 
 __all__ = ["entropy_grid", "entropy_map"]
 
@@ -31,6 +31,7 @@ def _points(adata: AnnData, key: str, basis: str | None, components: Sequence[in
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str, str]:
     """Points ``(P, 2)``, their local production ``(P,)``, the box, and the axis labels."""
     entry = stored_entry(adata, key, face=FACE)
+    check_inputs(adata, entry, key)  # the local production belongs to the data it was computed on
     local_key = f"{key}_local"
     if local_key not in adata.obsm:
         raise BadInputError("adata.obsm", f"no {local_key!r}", f"the local production {FACE} writes (refit)")

@@ -89,12 +89,35 @@ class Drift:
         """Rebuild the drift from :meth:`config`."""
         return cls(**dict(config))
 
+    def __eq__(self, other: object) -> bool:
+        """Same class and the same configuration (arrays compared exactly); drifts without one by identity."""
+        if type(other) is not type(self):
+            return NotImplemented
+        try:
+            a, b = self.config(), other.config()  # type: ignore[attr-defined]
+        except NotImplementedError:
+            return self is other
+        return _same_config(a, b)
+
+    __hash__ = object.__hash__
+
     def __repr__(self) -> str:
         try:
             body = ", ".join(f"{k}={_short(v)}" for k, v in self.config().items())
         except NotImplementedError:
             body = "..."
         return f"{type(self).__name__}({body})"
+
+
+def _same_config(a: Any, b: Any) -> bool:
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(_same_config(a[k], b[k]) for k in a)
+    if isinstance(a, (np.ndarray, torch.Tensor)) or isinstance(b, (np.ndarray, torch.Tensor)):
+        x, y = np.asarray(a), np.asarray(b)
+        return x.shape == y.shape and bool(np.array_equal(x, y))
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same_config(u, v) for u, v in zip(a, b, strict=True))
+    return bool(a == b)
 
 
 def _short(value: Any) -> str:

@@ -126,7 +126,7 @@ class ScoreEntropyProduction(Estimator):
 
     fitted_attributes: ClassVar[tuple[str, ...]] = (
         "rate_", "rate_stderr_", "rate_lower_bound_", "rate_lower_bound_stderr_", "baselines_", "diagnostics_",
-        "per_coordinate_", "per_particle_", "history_", "fit_seconds_", "model_kind_", "objective_", "dtype_",
+        "per_coordinate_", "per_particle_", "history_", "fit_seconds_", "model_kind_", "objective_", "seed_", "dtype_",
     )
     face: ClassVar[str] = "dynfer.tl.entropy_production"
 
@@ -507,6 +507,7 @@ class ScoreEntropyProduction(Estimator):
             "model_kind": str(self.model_kind_), "objective": str(self.objective_),
             "mean": mean.detach().cpu().numpy(), "std": std.detach().cpu().numpy(),
             "dtype": str(self.dtype_).removeprefix("torch."),
+            "seed": int(self.seed_),
         }
         if self._net is not None:
             state["network"] = as_numpy_state(self._net)
@@ -517,6 +518,7 @@ class ScoreEntropyProduction(Estimator):
             return v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
 
         self.dtype_ = getattr(torch, str(state["dtype"]))
+        self.seed_ = int(state["seed"])
         self._setup()
         self.model_kind_ = str(state["model_kind"])
         self.objective_ = str(state["objective"])
