@@ -151,3 +151,30 @@ def test_free_space_trap_start_and_bad_arguments():
     init[0, 1, 0] = 0.3
     with pytest.raises(BadInputError, match="dt"):
         stiff.simulate(init, 5, 1.0)
+
+
+def test_abp_drift_matches_the_lammps_forces(shared_data):
+    # AMEP's LAMMPS ABP dump: (fx, fy) = WCA (lj/cut, epsilon 10, sigma 1, cutoff 1.122) + v0 mu with v0 = 100,
+    # so the drift b_x must reproduce them up to the 6 significant digits the dump keeps
+    from dynfer.io.activematter import read_lammps_dump
+    from dynfer.processes.particles import cell_list_pairs
+
+    adata = read_lammps_dump(shared_data / "abp_lammps_amep" / "dump250000.txt", dt=1e-5)
+    model = ActiveParticles("abp", box=tuple(adata.uns["box"]), v0=100.0, rotational_diffusion=1.0, epsilon=1.0,
+                            force="wca", force_params={"epsilon": 10.0, "sigma": 1.0, "cutoff": 1.122})
+    state = torch.tensor(particle_states(adata, model))
+    assert state.shape == (1, 4000, 3)
+    np.testing.assert_allclose(np.cos(state[0, :, 2]), adata.obsm["orientations"].reshape(-1, 2)[:, 0], atol=2e-6)
+    got = model(state)[0, :, :2].numpy()
+    want = np.asarray(adata.obsm["forces"]).reshape(-1, 2)
+    # rounding bound: positions below 100 printed with 6 digits move by <= 5e-5 per coordinate, a pair's
+    # displacement by <= 1.42e-4, so each pair force by <= (|f'| + f/r) * 1.42e-4; plus the printed force's own
+    # rounding (5e-6 relative) and that of mu (100 * 5e-7)
+    pairs = cell_list_pairs(state[..., :2], torch.tensor(model.box, dtype=torch.float64), model.pair_force.cutoff)
+    r = pairs.distance
+    stiff = (model.pair_force.derivative(r).abs() + model.pair_force.magnitude(r) / r).numpy()
+    bound = np.zeros(4000)
+    np.add.at(bound, pairs.i.numpy(), stiff)
+    np.add.at(bound, pairs.j.numpy(), stiff)
+    bound = bound * 1.42e-4 + 5e-6 * np.abs(want).max(1) + 100 * 5e-7 + 1e-6
+    assert np.all(np.abs(got - want).max(1) <= bound)

@@ -111,15 +111,18 @@ class HarmonicForce(PairForce):
 class WCAForce(PairForce):
     r"""Weeks–Chandler–Andersen, :math:`f(r) = (24\epsilon/r)[2(\sigma/r)^{12} - (\sigma/r)^6]` inside the cutoff.
 
-    The cutoff is :math:`2^{1/6}\sigma`, where the force vanishes continuously.
+    The cutoff is :math:`2^{1/6}\sigma` by default, where the force vanishes continuously; another ``cutoff`` at
+    most :math:`2^{1/6}\sigma` truncates it (e.g. 1.122 in the LAMMPS ABP example of AMEP, ``lj/cut`` with
+    cutoff 1.122).
     """
 
     name = "wca"
 
-    def __init__(self, epsilon: float = 1.0, sigma: float = 1.0) -> None:
-        super().__init__(epsilon=epsilon, sigma=sigma)
+    def __init__(self, epsilon: float = 1.0, sigma: float = 1.0, cutoff: float | None = None) -> None:
+        cutoff = 2 ** (1 / 6) * sigma if cutoff is None else cutoff
+        super().__init__(epsilon=epsilon, sigma=sigma, cutoff=cutoff)
         self.epsilon, self.sigma = epsilon, sigma
-        self.cutoff = 2 ** (1 / 6) * sigma
+        self.cutoff = cutoff
 
     def magnitude(self, r: torch.Tensor) -> torch.Tensor:
         """:math:`-U'(r)` inside the cutoff, else 0."""
@@ -139,7 +142,7 @@ FORCES: dict[str, type[PairForce]] = {"softplus": SoftplusForce, "harmonic": Har
 """The pair forces by name."""
 
 _PARAMS = {"softplus": {"radius": 1.0, "beta": 7.5, "tol": 1e-6}, "harmonic": {"radius": 1.0},
-           "wca": {"epsilon": 1.0, "sigma": 1.0}, "none": {}}
+           "wca": {"epsilon": 1.0, "sigma": 1.0, "cutoff": None}, "none": {}}
 
 
 def make_force(name: str, params: Mapping[str, Any] | None = None) -> PairForce:
@@ -149,7 +152,7 @@ def make_force(name: str, params: Mapping[str, Any] | None = None) -> PairForce:
     ----------
     name
         ``"softplus"`` (``radius``, ``beta``, ``tol``), ``"harmonic"`` (``radius``), ``"wca"`` (``epsilon``,
-        ``sigma``) or ``"none"``.
+        ``sigma``, ``cutoff``: at most 2^(1/6) sigma, the default) or ``"none"``.
     params
         Parameter overrides; every value must be finite and > 0 (``tol`` in (0, 1)).
 
@@ -171,6 +174,8 @@ def make_force(name: str, params: Mapping[str, Any] | None = None) -> PairForce:
     resolved: dict[str, float] = {}
     for key, default in allowed.items():
         value = given.get(key, default)
+        if value is None:  # the WCA cutoff: 2^(1/6) sigma
+            continue
         try:
             v = float(value)
         except (TypeError, ValueError):
@@ -179,6 +184,9 @@ def make_force(name: str, params: Mapping[str, Any] | None = None) -> PairForce:
             raise BadInputError(f"force_params[{key!r}]", f"{value!r}",
                                 "a number in (0, 1)" if key == "tol" else "a finite number > 0")
         resolved[key] = v
+    if name == "wca" and resolved.get("cutoff", 0.0) > 2 ** (1 / 6) * resolved["sigma"] * (1 + 1e-12):
+        raise BadInputError("force_params['cutoff']", f"{resolved['cutoff']!r}",
+                            f"at most 2^(1/6) sigma = {2 ** (1 / 6) * resolved['sigma']:.6g} (beyond it WCA attracts)")
     if name == "softplus" and resolved["beta"] * resolved["radius"] > 300:
         raise BadInputError("force_params", f"beta * radius = {resolved['beta'] * resolved['radius']:.3g}",
                             "at most 300 (use force='harmonic', the beta -> infinity limit)")
