@@ -161,11 +161,15 @@ class LinearDrift(Drift):
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """:math:`b(x) = -A x` for states ``(n, d)``."""
+        if x.ndim != 2 or x.shape[-1] != self.dim:
+            raise BadInputError("x", f"states of shape {tuple(x.shape)}", f"(n, {self.dim}) for this LinearDrift")
         A = torch.as_tensor(self.A, dtype=x.dtype, device=x.device)
         return -x @ A.T
 
     def divergence(self, x: torch.Tensor, coords: Sequence[int] | None = None) -> torch.Tensor:
         r""":math:`-\sum_{k \in \text{coords}} A_{kk}` for every sample (a constant)."""
+        if x.ndim != 2 or x.shape[-1] != self.dim:
+            raise BadInputError("x", f"states of shape {tuple(x.shape)}", f"(n, {self.dim}) for this LinearDrift")
         diag = np.diag(self.A) if coords is None else np.diag(self.A)[np.asarray(coords, dtype=np.int64)]
         return torch.full((x.shape[0],), -float(diag.sum()), dtype=x.dtype, device=x.device)
 

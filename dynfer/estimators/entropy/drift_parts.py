@@ -65,7 +65,13 @@ class DriftParts:
 
     def full(self, x: torch.Tensor) -> torch.Tensor:
         """:math:`b(x)`, checked for shape and finiteness."""
-        b = self.drift(x)
+        try:
+            b = self.drift(x)
+        except BadInputError:
+            raise
+        except (RuntimeError, ValueError, IndexError, TypeError) as err:
+            raise BadInputError("drift", f"an error on states of shape {tuple(x.shape)} ({err})",
+                                "a drift b(x) for states of this shape") from None
         if not isinstance(b, torch.Tensor) or b.shape != x.shape:
             shape = tuple(b.shape) if isinstance(b, torch.Tensor) else type(b).__name__
             raise BadInputError("drift", f"an output of shape {shape} for states of shape {tuple(x.shape)}",
@@ -84,7 +90,13 @@ class DriftParts:
 
     def divergence(self, x: torch.Tensor, coords: Sequence[int] | None = None) -> torch.Tensor:
         r""":math:`\sum_{k \in coords} \partial_k b_k` per sample, checked."""
-        div = self.drift.divergence(x, coords)
+        try:
+            div = self.drift.divergence(x, coords)
+        except BadInputError:
+            raise
+        except (RuntimeError, ValueError, IndexError, TypeError) as err:
+            raise BadInputError("drift.divergence", f"an error on states of shape {tuple(x.shape)} ({err})",
+                                "a divergence for states of this shape") from None
         if not isinstance(div, torch.Tensor) or div.shape != (x.shape[0],):
             shape = tuple(div.shape) if isinstance(div, torch.Tensor) else type(div).__name__
             raise BadInputError("drift.divergence", f"an output of shape {shape}", f"({x.shape[0]},), one per sample")
