@@ -172,20 +172,32 @@ class LinearEntropyBenchmark:
             raise BadInputError("D", "a singular block on the coordinates with D_kk > 0",
                                 "a diffusion matrix positive definite on its noisy coordinates")
         eig = np.linalg.eigvals(a)
-        if not bool((eig.real > 0).all()):
+        if not bool((eig.real > _ZERO * max(1.0, float(np.abs(eig).max()))).all()):
             raise BadInputError("A", f"an eigenvalue with real part {float(eig.real.min()):.3g}",
-                                "a stable drift matrix (every eigenvalue with positive real part)")
+                                "a stable drift matrix (every eigenvalue with a positive real part, not within "
+                                "1e-12 of 0 relative to the largest)")
         if not isinstance(self.name, str):
             raise BadInputError("name", f"a {type(self.name).__name__}", "a string")
         object.__setattr__(self, "A", a)
         object.__setattr__(self, "D", dm)
         object.__setattr__(self, "noisy", noisy)
         object.__setattr__(self, "parameters", dict(self.parameters))
-        sigma = self.covariance
-        ev = np.linalg.eigvalsh(sigma)
-        if not (np.isfinite(sigma).all() and ev.min() > _ZERO * max(ev.max(), 1e-300)):
-            raise BadInputError("A, D", "a degenerate stationary law (the noise does not reach every coordinate)",
-                                "a drift that carries the noise to every coordinate (a controllable pair A, D)")
+        bad_solve = BadInputError("A, D", "a Lyapunov equation A S + S A^T = 2 D too ill-conditioned to solve",
+                                  "matrices whose scales are not so far apart")
+        with np.errstate(all="ignore"):  # overflow shows as non-finite entries, refused below
+            try:
+                sigma = self.covariance
+            except (np.linalg.LinAlgError, ValueError):
+                raise bad_solve from None
+            if not np.isfinite(sigma).all():
+                raise bad_solve
+            ev = np.linalg.eigvalsh(sigma)
+            if not ev.min() > _ZERO * max(ev.max(), 1e-300):
+                raise BadInputError("A, D", "a degenerate stationary law (the noise does not reach every coordinate)",
+                                    "a drift that carries the noise to every coordinate (a controllable pair A, D)")
+            if not (np.isfinite(self.precision).all() and np.isfinite(self._velocity_second_moment).all()
+                    and np.isfinite(self._d_pinv).all()):
+                raise bad_solve
 
     # ------------------------------------------------------------------ the stationary law
     @property

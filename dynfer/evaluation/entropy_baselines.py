@@ -45,7 +45,7 @@ from dynfer._errors import BadInputError
 from dynfer._settings import settings
 from dynfer._validation import check_int, check_positive, resolve_seed
 from dynfer.nn.mlp import MLP
-from dynfer.training.loop import fit
+from dynfer.training.loop import NonFiniteLossError, fit
 
 __all__ = ["MIN_PAIRS", "TARGET_UNITS", "EntropyRateEstimate", "neep_rate", "tur_rate"]
 
@@ -140,7 +140,14 @@ def _pairs(paths: Any) -> _Pairs:
         x1.append(a[1:].reshape(-1, a.shape[2]))
         unit.append(ids.reshape(-1))
         next_unit += a.shape[1] * len(chunks)
-    return _Pairs(np.concatenate(x0), np.concatenate(x1), np.concatenate(unit), next_unit)
+    a0, a1 = np.concatenate(x0), np.concatenate(x1)
+    # the rate is invariant under an affine change of each coordinate: work with O(1) numbers whatever the units
+    peak = np.maximum(np.abs(a0).max(0), np.abs(a1).max(0))
+    peak = np.where(peak > 0, peak, 1.0)
+    a0, a1 = a0 / peak, a1 / peak
+    centre, spread = a0.mean(0), a0.std(0)
+    spread = np.where(spread > 0, spread, 1.0)
+    return _Pairs((a0 - centre) / spread, (a1 - centre) / spread, np.concatenate(unit), next_unit)
 
 
 def _split(pairs: _Pairs, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -185,6 +192,13 @@ def _check_budget(n_steps: Any, batch_size: Any, lr: Any, patience: Any) -> tupl
     return n_steps, batch_size, lr, patience
 
 
+def _check_hidden(hidden: Any) -> tuple[int, ...]:
+    if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence) or not all(
+            isinstance(h, (int, np.integer)) and not isinstance(h, (bool, np.bool_)) and h >= 1 for h in hidden):
+        raise BadInputError("hidden", f"{hidden!r}", "a sequence of positive layer widths such as (64, 64)")
+    return tuple(int(h) for h in hidden)
+
+
 def _cluster_stderr(psi: np.ndarray, unit: np.ndarray) -> float:
     r"""Batch-means standard error of a mean of influence values :math:`\psi_i`, clustered by unit.
 
@@ -206,6 +220,18 @@ def _tensor(a: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
 def _fit_summary(res: Any) -> dict[str, Any]:
     return {"steps_run": res.steps_run, "best_step": res.best_step, "best_val_loss": res.best_val_loss,
             "stopped_early": res.stopped_early}
+
+
+def _fit(model: nn.Module, loss: Any, train: tuple, val: tuple, batch_size: int, n_steps: int, lr: float,
+         patience: int | None, seed: int, dev: torch.device, desc: str) -> Any:
+    """:func:`dynfer.training.fit` with 50 validations, early stopping on the held-out loss and best weights kept."""
+    try:
+        return fit(model, loss, train, val_data=val, batch_size=min(batch_size, len(train[0])), max_steps=n_steps,
+                   lr=lr, eval_every=max(1, n_steps // 50), eval_batch_size=_CHUNK, patience=patience,
+                   grad_clip=10.0, seed=seed, device=dev, distributed=False, desc=desc)
+    except NonFiniteLossError as err:
+        raise BadInputError("lr", f"a training loss that became NaN or infinite ({err})",
+                            "a smaller learning rate") from None
 
 
 def _init_model(factory: Any, seed: int) -> nn.Module:
@@ -311,6 +337,7 @@ def neep_rate(paths: Any, dt: float, *, hidden: Sequence[int] = (256, 256), n_st
     start = time.perf_counter()
     dt, val_fraction, used_seed, tdtype, dev = _check_common(dt, val_fraction, seed, dtype, device)
     n_steps, batch_size, lr, patience = _check_budget(n_steps, batch_size, lr, patience)
+    hidden = _check_hidden(hidden)
     pairs = _pairs(paths)
     train, held = _split(pairs, val_fraction, used_seed)
     x0t, x1t = pairs.x0[train], pairs.x1[train]
@@ -319,10 +346,8 @@ def neep_rate(paths: Any, dt: float, *, hidden: Sequence[int] = (256, 256), n_st
     inc_scale = np.where(inc.std(0) > 0, inc.std(0), 1.0)
     model = _init_model(lambda: PairEntropy(x0t.mean(0), scale, inc_scale, hidden, tdtype), used_seed)
     val = (_tensor(pairs.x0[held], tdtype), _tensor(pairs.x1[held], tdtype))
-    res = fit(model, _neep_loss, (_tensor(x0t, tdtype), _tensor(x1t, tdtype)), val_data=val,
-              batch_size=min(batch_size, len(x0t)), max_steps=n_steps, lr=lr, eval_every=max(1, n_steps // 50),
-              eval_batch_size=_CHUNK, patience=patience, grad_clip=10.0, seed=used_seed, device=dev,
-              distributed=False, desc="neep")
+    res = _fit(model, _neep_loss, (_tensor(x0t, tdtype), _tensor(x1t, tdtype)), val, batch_size, n_steps, lr,
+               patience, used_seed, dev, "neep")
     model.eval()
     ds = _evaluate(model, [pairs.x0[held], pairs.x1[held]], tdtype, dev)
     unit = pairs.unit[held]
@@ -463,6 +488,7 @@ def tur_rate(paths: Any, dt: float, *, basis: str = "linear", hidden: Sequence[i
     if basis not in ("linear", "mlp"):
         raise BadInputError("basis", f"{basis!r}", "'linear' or 'mlp'")
     n_steps, batch_size, lr, patience = _check_budget(n_steps, batch_size, lr, patience)
+    hidden = _check_hidden(hidden)
     pairs = _pairs(paths)
     train, held = _split(pairs, val_fraction, used_seed)
     x0t, x1t = pairs.x0[train], pairs.x1[train]
@@ -486,10 +512,8 @@ def tur_rate(paths: Any, dt: float, *, basis: str = "linear", hidden: Sequence[i
         model = _init_model(lambda: CurrentField(mean, scale, None if basis == "linear" else hidden, init, tdtype),
                             used_seed)
         val = (_tensor(x0h, tdtype), _tensor(x1h, tdtype))
-        res = fit(model, _tur_loss, (_tensor(x0t, tdtype), _tensor(x1t, tdtype)), val_data=val,
-                  batch_size=min(batch_size, len(x0t)), max_steps=n_steps, lr=lr,
-                  eval_every=max(1, n_steps // 50), eval_batch_size=_CHUNK, patience=patience, grad_clip=10.0,
-                  seed=used_seed, device=dev, distributed=False, desc="tur")
+        res = _fit(model, _tur_loss, (_tensor(x0t, tdtype), _tensor(x1t, tdtype)), val, batch_size, n_steps, lr,
+                   patience, used_seed, dev, "tur")
         model.eval()
         details["fit"] = _fit_summary(res)
 
