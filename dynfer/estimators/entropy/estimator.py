@@ -261,12 +261,30 @@ class ScoreEntropyProduction(Estimator):
                                 "learn a score and give a standard error")
         return t
 
+    def _output_scale(self, x: torch.Tensor, std: torch.Tensor, spec: DiffusionSpec) -> torch.Tensor:
+        r"""Per noisy coordinate, the inverse of the score's typical size: :math:`1/\max(1/w_a, \mathrm{sd}(s^{eq}_a))`.
+
+        The network then outputs O(1) numbers whether it corrects a large equilibrium score (fast active particles)
+        or a small one.
+        """
+        index, _, inv = spec.tensors(self.dtype_, x.device)
+        size = 1.0 / std.index_select(-1, index)
+        if self.shift:
+            shift = equilibrium_score(self._parts.irreversible, index, inv)
+            rows = x[: min(x.shape[0], 256 if self._particles else 4096)]
+            with torch.no_grad():
+                spread = shift(rows).reshape(-1, index.numel()).std(0)
+            size = torch.maximum(size, torch.nan_to_num(spread, nan=0.0))
+        return 1.0 / size
+
     def _build_network(self, dim: int, c: int, spec: DiffusionSpec, mean: torch.Tensor, std: torch.Tensor,
-                       n_positions: int | None = None) -> nn.Module:
+                       out_scale: torch.Tensor | None = None) -> nn.Module:
         device, dtype = self._resolve_device(), self.dtype_
         index, block, inv = spec.tensors(dtype, device)
         shift = equilibrium_score(self._parts.irreversible, index, inv) if self.shift else None
-        out_scale = std.index_select(-1, index.to(std.device)).to(device=device, dtype=dtype)
+        if out_scale is None:  # placeholder shapes; the stored buffer replaces it
+            out_scale = std.index_select(-1, index.to(std.device))
+        out_scale = out_scale.to(device=device, dtype=dtype)
         if self.model_kind_ == "mlp":
             return MLPScore(dim, index.numel(), tuple(int(h) for h in self.hidden), mean, std, out_scale, shift,
                             dtype=dtype, device=device)
@@ -336,7 +354,8 @@ class ScoreEntropyProduction(Estimator):
         elif kind in ("mlp", "transformer"):
             with torch.random.fork_rng(devices=[]):  # seeded initial weights; the caller's RNG is untouched
                 torch.manual_seed(seed)
-                self._net = self._build_network(x_t.shape[-1], c, spec, mean, std)
+                self._net = self._build_network(x_t.shape[-1], c, spec, mean, std,
+                                                self._output_scale(x_t, std, spec))
             history = self._train(x_t[train_rows], x_t[val_rows], index, block, std.index_select(-1, index), seed)
         self.history_ = history
         self.fit_seconds_ = time.perf_counter() - start
