@@ -6,10 +6,12 @@ refits.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from typing import Any
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 from anndata import AnnData
@@ -26,6 +28,8 @@ from dynfer.tl._store import check_inputs, stored_entry
 
 __all__ = ["entropy_grid", "entropy_map"]
 
+MAX_BINS = 4096
+
 
 def _points(adata: AnnData, key: str, basis: str | None, components: Sequence[int], frames: Any
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str, str]:
@@ -36,25 +40,34 @@ def _points(adata: AnnData, key: str, basis: str | None, components: Sequence[in
     if local_key not in adata.obsm:
         raise BadInputError("adata.obsm", f"no {local_key!r}", f"the local production {FACE} writes (refit)")
     local = np.asarray(adata.obsm[local_key], dtype=np.float64)
-    rows = np.arange(adata.n_obs) if frames is None else np.asarray(frames, dtype=np.int64).reshape(-1)
-    if rows.size == 0 or rows.min() < -adata.n_obs or rows.max() >= adata.n_obs:
-        raise BadInputError("frames", repr(frames), f"None or row indices in [0, {adata.n_obs})")
-    comps = [int(c) for c in components]
-    if len(comps) != 2 or min(comps) < 1:
-        raise BadInputError("components", repr(components), "two components counted from 1, e.g. (1, 2)")
+    if local.ndim != 2 or local.shape[0] != adata.n_obs or local.shape[1] == 0 or not np.isfinite(local).all():
+        raise BadInputError(f"adata.obsm[{local_key!r}]", f"shape {local.shape} (or NaN values)",
+                            f"the finite local production {FACE} writes, one row per observation (refit)")
+    rows = _rows(frames, adata.n_obs)
+    comps = _components(components)
+    if basis is not None and not isinstance(basis, str):
+        raise BadInputError("basis", repr(basis), "None or an obsm key (a string)")
     rep = str(entry.get("use_rep", "X"))
     if rep.startswith(K.POSITIONS) and K.N_PARTICLES in adata.uns:
         n, dim = int(adata.uns[K.N_PARTICLES]), int(adata.uns[K.DIM])
         if max(comps) > dim:
             raise BadInputError("components", repr(components), f"position axes counted from 1 (dim = {dim})")
+        if local.shape[1] != n:
+            raise BadInputError(f"adata.obsm[{local_key!r}]", f"shape {local.shape}",
+                                f"({adata.n_obs}, {n}): one local production per particle (refit)")
         pos = representation(adata, K.POSITIONS).reshape(adata.n_obs, n, dim)[rows]
         pts = pos[..., [comps[0] - 1, comps[1] - 1]].reshape(-1, 2)
-        box = np.asarray(adata.uns[K.BOX], dtype=np.float64).reshape(-1)
-        lo = np.asarray(adata.uns.get("box_lo", np.zeros(dim)), dtype=np.float64).reshape(-1)
+        try:
+            box = np.asarray(adata.uns.get(K.BOX, np.full(dim, np.inf)), dtype=np.float64).reshape(-1)
+            lo = np.asarray(adata.uns.get("box_lo", -box / 2), dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise BadInputError("adata.uns['box']", repr(adata.uns.get(K.BOX)), "edge lengths (numbers)") from None
+        if lo.shape != box.shape:
+            lo = -box / 2
         if basis is not None:
             raise BadInputError("basis", repr(basis), "None for particle data (positions are drawn)")
         edges = None
-        if box.size == dim and np.isfinite(box).all() and (box > 0).all():
+        if box.size == dim and np.isfinite(box).all() and np.isfinite(lo).all() and (box > 0).all():
             edges = np.array([[lo[comps[0] - 1], lo[comps[0] - 1] + box[comps[0] - 1]],
                               [lo[comps[1] - 1], lo[comps[1] - 1] + box[comps[1] - 1]]])
         return pts, local[rows].reshape(-1), edges, f"x{comps[0]}", f"x{comps[1]}"
@@ -66,6 +79,43 @@ def _points(adata: AnnData, key: str, basis: str | None, components: Sequence[in
     name = source if source != "X" else "x"
     pts = coords[rows][:, [comps[0] - 1, comps[1] - 1]]
     return pts, local[rows, 0], None, f"{name}{comps[0]}", f"{name}{comps[1]}"
+
+
+def _rows(frames: Any, n_obs: int) -> np.ndarray:
+    """Row indices from ``frames``: ``None`` (all), integer indices (negative from the end) or a boolean mask."""
+    if frames is None:
+        return np.arange(n_obs)
+    expected = f"None, row indices in [-{n_obs}, {n_obs}) or a boolean mask of length {n_obs}"
+    arr = np.asarray(frames)
+    if arr.dtype == bool:
+        if arr.shape != (n_obs,):
+            raise BadInputError("frames", f"a boolean mask of shape {arr.shape}", expected)
+        arr = np.flatnonzero(arr)
+    elif arr.dtype.kind not in "iu":
+        try:
+            as_float = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise BadInputError("frames", repr(frames), expected) from None
+        if not np.isfinite(as_float).all() or not (as_float == np.round(as_float)).all():
+            raise BadInputError("frames", repr(frames), expected)
+        arr = as_float.astype(np.int64)
+    rows = arr.astype(np.int64).reshape(-1)
+    if rows.size == 0 or rows.min() < -n_obs or rows.max() >= n_obs:
+        raise BadInputError("frames", repr(frames), expected)
+    return rows
+
+
+def _components(components: Any) -> list[int]:
+    """Two whole components counted from 1."""
+    expected = "two components counted from 1, e.g. (1, 2)"
+    try:
+        values = [float(c) for c in components] if not isinstance(components, str) else None
+    except (TypeError, ValueError):
+        values = None
+    if values is None or len(values) != 2 or any(isinstance(c, (bool, np.bool_)) for c in components) or \
+            not all(math.isfinite(v) and v == int(v) and v >= 1 for v in values):
+        raise BadInputError("components", repr(components), expected)
+    return [int(v) for v in values]
 
 
 def entropy_grid(points: np.ndarray, local: np.ndarray, *, bins: int = 32, edges: np.ndarray | None = None
@@ -152,6 +202,10 @@ def entropy_map(
     if not isinstance(adata, AnnData):
         raise BadInputError("adata", f"a {type(adata).__name__}", "an AnnData")
     check_int(bins, "bins", 2)
+    if bins > MAX_BINS:
+        raise BadInputError("bins", repr(bins), f"at most {MAX_BINS} bins per axis")
+    if not isinstance(cmap, str) or cmap not in matplotlib.colormaps:
+        raise BadInputError("cmap", repr(cmap), "the name of a matplotlib colour map, e.g. 'magma'")
     pts, local, edges, xlabel, ylabel = _points(adata, key, basis, components, frames)
     grid = entropy_grid(pts, local, bins=int(bins), edges=edges)
     if ax is None:
@@ -171,6 +225,8 @@ def entropy_map(
         a.set_xlabel(xlabel)
         a.set_ylabel(ylabel)
     rate = adata.uns[key].get("rate") if hasattr(adata.uns[key], "get") else None
-    if rate is not None:
+    try:
         fig.suptitle(f"entropy production rate {float(rate):.4g}")
+    except (TypeError, ValueError):
+        pass  # no readable rate: no title
     return finish(fig, axes, show=show, save=save, return_fig=return_fig)

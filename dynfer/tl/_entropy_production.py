@@ -61,13 +61,23 @@ def particle_states(adata: AnnData, drift: Any, *, active_key: str | None = None
     (numpy.ndarray, str)
         The states and the representation read, e.g. ``"positions+active"``.
     """
-    n, dim = int(adata.uns[K.N_PARTICLES]), int(adata.uns[K.DIM])
+    try:
+        n, dim = int(adata.uns[K.N_PARTICLES]), int(adata.uns[K.DIM])
+    except (KeyError, TypeError, ValueError):
+        raise BadInputError("adata.uns", f"n_particles = {adata.uns.get(K.N_PARTICLES)!r}, dim = "
+                            f"{adata.uns.get(K.DIM)!r}", "whole numbers >= 1 (particle data)") from None
+    if n < 1 or dim < 1:
+        raise BadInputError("adata.uns", f"n_particles = {n}, dim = {dim}", "whole numbers >= 1 (particle data)")
     n_pos = len(tuple(getattr(drift, "position_coords", range(dim))))
     n_active = len(tuple(getattr(drift, "active_coords", ())))
     if n_pos != dim:
         raise BadInputError("drift", f"a particle model with {n_pos} position coordinates",
                             f"{dim}, the dimension of this data (uns['dim'])")
-    pos = representation(adata, K.POSITIONS).reshape(adata.n_obs, n, dim)
+    pos = representation(adata, K.POSITIONS)
+    if pos.shape != (adata.n_obs, n * dim):
+        raise BadInputError("adata.obsm['positions']", f"shape {pos.shape}",
+                            f"({adata.n_obs}, {n * dim}): n_particles x dim = {n} x {dim} coordinates per frame")
+    pos = pos.reshape(adata.n_obs, n, dim)
     if n_active == 0:
         return pos, K.POSITIONS
     key = active_key

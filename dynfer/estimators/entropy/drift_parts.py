@@ -69,9 +69,11 @@ class DriftParts:
             b = self.drift(x)
         except BadInputError:
             raise
-        except (RuntimeError, ValueError, IndexError, TypeError) as err:
-            raise BadInputError("drift", f"an error on states of shape {tuple(x.shape)} ({err})",
-                                "a drift b(x) for states of this shape") from None
+        except Exception as err:  # a user's drift may raise anything: name it, never let it through unexplained
+            raise BadInputError("drift", f"an error on states of shape {tuple(x.shape)} ({type(err).__name__}: "
+                                f"{err})", "a drift b(x) for states of this shape") from None
+        if isinstance(b, torch.Tensor) and b.dtype != x.dtype:
+            b = b.to(x.dtype)  # e.g. a float64 constant in a user's drift under float32 states
         if not isinstance(b, torch.Tensor) or b.shape != x.shape:
             shape = tuple(b.shape) if isinstance(b, torch.Tensor) else type(b).__name__
             raise BadInputError("drift", f"an output of shape {shape} for states of shape {tuple(x.shape)}",
@@ -94,9 +96,11 @@ class DriftParts:
             div = self.drift.divergence(x, coords)
         except BadInputError:
             raise
-        except (RuntimeError, ValueError, IndexError, TypeError) as err:
-            raise BadInputError("drift.divergence", f"an error on states of shape {tuple(x.shape)} ({err})",
-                                "a divergence for states of this shape") from None
+        except Exception as err:
+            raise BadInputError("drift.divergence", f"an error on states of shape {tuple(x.shape)} "
+                                f"({type(err).__name__}: {err})", "a divergence for states of this shape") from None
+        if isinstance(div, torch.Tensor) and div.dtype != x.dtype:
+            div = div.to(x.dtype)
         if not isinstance(div, torch.Tensor) or div.shape != (x.shape[0],):
             shape = tuple(div.shape) if isinstance(div, torch.Tensor) else type(div).__name__
             raise BadInputError("drift.divergence", f"an output of shape {shape}", f"({x.shape[0]},), one per sample")

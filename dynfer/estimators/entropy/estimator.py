@@ -221,7 +221,11 @@ class ScoreEntropyProduction(Estimator):
         if len(lo_hi) != 2 or not all(math.isfinite(v) and v > 0 for v in lo_hi) or lo_hi[1] > lo_hi[0]:
             raise BadInputError(f"{name}: noise", repr(self.noise), "(start, end) with start >= end > 0")
         self._noise = lo_hi
-        if any(not isinstance(h, (int, np.integer)) or h < 1 for h in tuple(self.hidden)):
+        try:
+            widths = tuple(self.hidden)
+        except TypeError:
+            raise BadInputError(f"{name}: hidden", repr(self.hidden), "a tuple of positive layer widths") from None
+        if any(isinstance(h, (bool, np.bool_)) or not isinstance(h, (int, np.integer)) or h < 1 for h in widths):
             raise BadInputError(f"{name}: hidden", repr(self.hidden), "a tuple of positive layer widths")
 
     def _resolve_spec(self, size: int) -> DiffusionSpec:
@@ -371,6 +375,7 @@ class ScoreEntropyProduction(Estimator):
     def _train(self, x_train: torch.Tensor, x_val: torch.Tensor, index: torch.Tensor, block: torch.Tensor,
                scale: torch.Tensor, seed: int) -> dict[str, list[float]]:
         from dynfer.training import fit as train_fit
+        from dynfer.training.loop import NonFiniteLossError
 
         objective = self.objective_
         n_steps = int(self.n_steps)
@@ -403,11 +408,18 @@ class ScoreEntropyProduction(Estimator):
         else:
             train_data = sampler
         val_data = {"x": x_val, "noise": torch.zeros(x_val.shape[0], dtype=x_val.dtype, device=x_val.device)}
-        result = train_fit(self._net, loss_fn, train_data, val_data=val_data, batch_size=batch, max_steps=n_steps,
-                           lr=float(self.lr), schedule="warmup_cosine", warmup_steps=max(1, n_steps // 20),
-                           grad_clip=1.0, patience=self.patience, eval_every=max(1, n_steps // 25),
-                           eval_batch_size=min(int(self.chunk_size), max(1, x_val.shape[0])), seed=seed,
-                           device=x_train.device, desc="score matching")
+        try:
+            result = train_fit(self._net, loss_fn, train_data, val_data=val_data, batch_size=batch,
+                               max_steps=n_steps, lr=float(self.lr), schedule="warmup_cosine",
+                               warmup_steps=max(1, n_steps // 20), grad_clip=1.0, patience=self.patience,
+                               eval_every=max(1, n_steps // 25),
+                               eval_batch_size=min(int(self.chunk_size), max(1, x_val.shape[0])), seed=seed,
+                               device=x_train.device, desc="score matching")
+        except NonFiniteLossError as err:
+            raise BadInputError("lr", f"a score-matching loss that became NaN or infinite ({err})",
+                                "a smaller learning rate, or samples whose drift and score stay within the range "
+                                f"of {str(self.dtype_).removeprefix('torch.')} (rescale them, or use float64)"
+                                ) from None
         return {"train_loss": [float(v) for v in result.history.get("train_loss", [])],
                 "val_loss": [float(v) for v in result.history.get("val_loss", [])],
                 "val_step": [float(v) for v in result.history.get("val_step", [])]}
@@ -456,9 +468,21 @@ class ScoreEntropyProduction(Estimator):
             diag["fpe_residual"] = diag["mean_div_v"] = diag["mean_v_dot_s"] = math.nan
             diag["fpe_residual_stderr"] = math.nan
         self.diagnostics_ = diag
+        self._check_finite_rates()
         self.per_coordinate_ = main.per_coordinate.mean(0)
         self.per_particle_ = main.local.mean(0) if self._particles else np.zeros(0)
         self._last_terms = main
+
+    def _check_finite_rates(self) -> None:
+        """Refuse a non-finite rate (overflow of the dtype, or a degenerate sample): never a silent NaN."""
+        rates = {"rate": self.rate_, "rate_lower_bound": self.rate_lower_bound_,
+                 **{f"baselines[{k!r}]": v["rate"] for k, v in self.baselines_.items()}}
+        bad = [k for k, v in rates.items() if not math.isfinite(v)]
+        if bad:
+            raise BadInputError("x", f"samples on which {', '.join(bad)} is not finite (values beyond the range of "
+                                f"{str(self.dtype_).removeprefix('torch.')}, or a coordinate without spread)",
+                                "samples of moderate size with spread in every coordinate (rescale them, or use "
+                                "float64)")
 
     # ------------------------------------------------------------------ use
     def _score_module(self) -> nn.Module | None:
