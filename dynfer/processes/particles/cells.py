@@ -3,9 +3,10 @@ r"""Cell-list neighbour search, batched over frames, without a Python loop over 
 The box is cut into :math:`m_a = \lfloor L_a / r_c \rfloor` cells per axis (each at least the cutoff :math:`r_c`
 wide), so every partner of a particle lies in its own cell or one of the :math:`3^d - 1` adjacent ones (Allen &
 Tildesley, *Computer Simulation of Liquids*, 2nd ed., 2017, §5.3). Particles of all frames are sorted by a global
-cell id (frame, cell); each particle then enumerates the occupants of its :math:`3^d` cells from the cell counts
-(``repeat_interleave``, no padding), all in a few tensor operations. The cost per step is O(N·3^d·n_cell), with
-n_cell the mean cell occupancy: linear in N at fixed density.
+cell id (frame, cell); each particle then enumerates the occupants of its own cell (partners j > i) and of half of
+the :math:`3^d - 1` adjacent cells (the lexicographically positive offsets, so that each pair of cells is met once)
+from the cell counts (``repeat_interleave``, no padding), all in a few tensor operations. The cost per step is
+O(N·3^d·n_cell), with n_cell the mean cell occupancy: linear in N at fixed density.
 
 A periodic box with fewer than 3 cells along some axis (the 3 neighbour cells would not be distinct) falls back to
 :func:`~dynfer.processes.particles.naive.all_pairs`. In free space (``box=None``) the cells cover the particles'
@@ -73,9 +74,9 @@ def cell_list_pairs(positions: torch.Tensor, box: torch.Tensor | None, cutoff: f
 
     Notes
     -----
-    The candidates are gathered without padding: for each (particle, neighbour cell) the cell's occupants are
+    The candidates are gathered without padding: for each (particle, stencil cell) the cell's occupants are
     enumerated with ``repeat_interleave`` over the cell counts, so the work is the number of true candidates
-    (about :math:`3^d` times the mean cell occupancy per particle).
+    (about :math:`(3^d + 1)/2` times the mean cell occupancy per particle).
     """
     n_frames, n, d = positions.shape
     dev = positions.device
@@ -95,8 +96,11 @@ def cell_list_pairs(positions: torch.Tensor, box: torch.Tensor | None, cutoff: f
     counts = torch.bincount(cell_id, minlength=n_frames * n_cells)
     starts = torch.cumsum(counts, 0) - counts
 
-    offsets = torch.tensor(list(itertools.product((-1, 0, 1), repeat=d)), device=dev)
-    neighbour = coords[:, None, :] + offsets  # (B*N, 3^d, d)
+    # half stencil: the own cell (pairs i < j) and the (3^d - 1)/2 lexicographically positive neighbour cells;
+    # with at least 3 cells per axis a cell pair is then met once (o and -o never both appear)
+    stencil = [o for o in itertools.product((-1, 0, 1), repeat=d) if o >= (0,) * d]
+    offsets = torch.tensor(stencil, device=dev)
+    neighbour = coords[:, None, :] + offsets  # (B*N, (3^d + 1)/2, d); offset 0 first
     if box is not None:
         neighbour_id = (torch.remainder(neighbour, m) * strides).sum(-1) + frame[:, None] * n_cells
         per_cell = counts[neighbour_id]
@@ -114,6 +118,9 @@ def cell_list_pairs(positions: torch.Tensor, box: torch.Tensor | None, cutoff: f
     rank = torch.arange(total, device=dev) - (torch.cumsum(per_cell, 0) - per_cell)[owner]
     second = order[starts[neighbour_id[owner]] + rank]
     first = owner // offsets.shape[0]
-    keep = second > first  # each unordered pair once, never the particle itself
+    own_cell = owner % offsets.shape[0] == 0
+    keep = ~own_cell | (second > first)  # within a cell each unordered pair once, never the particle itself
     first, second = first[keep], second[keep]
+    swap = second < first  # report i < j
+    first, second = torch.where(swap, second, first), torch.where(swap, first, second)
     return _within(positions, box, cutoff, first // n, first % n, second % n)

@@ -101,11 +101,15 @@ def _wrap(model: ActiveParticles, state: torch.Tensor, box: torch.Tensor | None)
 
 
 def _step(model: ActiveParticles, state: torch.Tensor, dt: float, generator: torch.Generator,
-          box: torch.Tensor | None, wrap: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """One Euler–Maruyama / exact-OU step of all replicas, and the largest deterministic displacement of it."""
+          box: torch.Tensor | None, wrap: bool, method: str = "cells") -> tuple[torch.Tensor, torch.Tensor]:
+    """One Euler–Maruyama / exact-OU step of all replicas, and the largest deterministic displacement of it.
+
+    ``method`` is the neighbour search of the pair forces: ``"cells"`` or ``"naive"`` (dense all pairs, for the
+    benchmarks).
+    """
     d = model.dim
     x, active = state[..., :d], state[..., d:]
-    move = dt * model.position_drift(state)
+    move = dt * model.position_drift(state, method=method)
     x = x + move
     if model.epsilon > 0:
         x = x + math.sqrt(2 * model.epsilon * dt) * torch.randn(x.shape, generator=generator, device=x.device,
