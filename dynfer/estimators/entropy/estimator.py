@@ -409,9 +409,12 @@ class ScoreEntropyProduction(Estimator):
             train_data = sampler
         val_data = {"x": x_val, "noise": torch.zeros(x_val.shape[0], dtype=x_val.dtype, device=x_val.device)}
         try:
+            # one step has no room for a warm-up: a constant rate then
             result = train_fit(self._net, loss_fn, train_data, val_data=val_data, batch_size=batch,
-                               max_steps=n_steps, lr=float(self.lr), schedule="warmup_cosine",
-                               warmup_steps=max(1, n_steps // 20), grad_clip=1.0, patience=self.patience,
+                               max_steps=n_steps, lr=float(self.lr),
+                               schedule="warmup_cosine" if n_steps > 1 else "constant",
+                               warmup_steps=max(1, n_steps // 20) if n_steps > 1 else 0, grad_clip=1.0,
+                               patience=self.patience,
                                eval_every=max(1, n_steps // 25),
                                eval_batch_size=min(int(self.chunk_size), max(1, x_val.shape[0])), seed=seed,
                                device=x_train.device, desc="score matching")
