@@ -6,7 +6,9 @@
   (``DYNFER_DATA_DIR``), else the cache / a download where the licence allows;
 * generators: :func:`lotka_volterra_snapshots`, :func:`repressilator_snapshots`, :func:`vortex_snapshots`,
   :func:`ou_snapshots`, :func:`flashing_ratchet_paths`, :func:`alanine_dipeptide_surrogate`,
-  :func:`protein_folding`, :func:`ion_channel`, :func:`protein_folding_sde` (the 5-D VAMPnets folding toy, labelled).
+  :func:`protein_folding`, :func:`ion_channel`, :func:`protein_folding_sde` (the 5-D VAMPnets folding toy, labelled),
+  :func:`active_particles` (stationary MIPS / trapped active-particle frames) and :func:`entropy_benchmark` (the
+  closed-form entropy-production systems of :mod:`dynfer.datasets.entropy_benchmarks`).
 
 Examples
 --------
@@ -23,6 +25,7 @@ from typing import Any
 
 from dynfer._errors import BadInputError
 from dynfer.datasets import loaders
+from dynfer.datasets.entropy_benchmarks import entropy_benchmark
 from dynfer.datasets.loaders import (
     load_abp_lammps,
     load_ego_facebook,
@@ -48,6 +51,7 @@ from dynfer.datasets.registry import (
 from dynfer.datasets.synthetic_folding import protein_folding_sde
 from dynfer.datasets.synthetic_ionchannel import ion_channel
 from dynfer.datasets.synthetic_jumps import alanine_dipeptide_surrogate, flashing_ratchet_paths, protein_folding
+from dynfer.datasets.synthetic_particles import active_particles
 from dynfer.datasets.synthetic_snapshots import (
     lotka_volterra_snapshots,
     ou_snapshots,
@@ -59,7 +63,9 @@ __all__ = [
     "DatasetChecksumError",
     "DatasetEntry",
     "DatasetNotFoundError",
+    "active_particles",
     "alanine_dipeptide_surrogate",
+    "entropy_benchmark",
     "fetch",
     "flashing_ratchet_paths",
     "get_entry",
@@ -98,6 +104,8 @@ SYNTHETIC: dict[str, Callable[..., Any]] = {
     "protein_folding": protein_folding,
     "protein_folding_sde": protein_folding_sde,
     "ion_channel": ion_channel,
+    "active_particles": active_particles,
+    "entropy_benchmark": entropy_benchmark,
 }
 
 

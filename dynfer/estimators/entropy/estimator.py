@@ -20,9 +20,10 @@ matter. *PNAS* 121, e2318106121. arXiv:2309.12991.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -285,7 +286,8 @@ class ScoreEntropyProduction(Estimator):
                        out_scale: torch.Tensor | None = None) -> nn.Module:
         device, dtype = self._resolve_device(), self.dtype_
         index, block, inv = spec.tensors(dtype, device)
-        shift = equilibrium_score(self._parts.irreversible, index, inv) if self.shift else None
+        # late binding: evaluate(x, drift=...) swaps self._parts for another system of the same model
+        shift = equilibrium_score(lambda x: self._parts.irreversible(x), index, inv) if self.shift else None
         if out_scale is None:  # placeholder shapes; the stored buffer replaces it
             out_scale = std.index_select(-1, index.to(std.device))
         out_scale = out_scale.to(device=device, dtype=dtype)
@@ -367,10 +369,11 @@ class ScoreEntropyProduction(Estimator):
         return self
 
     def _gaussian_coords(self, c: int) -> list[int]:
+        # uniform coordinates are left out: angles, and positions in a periodic box
+        skip = {int(k) for k in getattr(self._drift, "angular_coords", ())}
         if self._particles and getattr(self._drift, "box", None) is not None:
-            positions = {int(k) for k in getattr(self._drift, "position_coords", range(2))}
-            return [k for k in range(c) if k not in positions]
-        return list(range(c))
+            skip |= {int(k) for k in getattr(self._drift, "position_coords", range(2))}
+        return [k for k in range(c) if k not in skip]
 
     def _train(self, x_train: torch.Tensor, x_val: torch.Tensor, index: torch.Tensor, block: torch.Tensor,
                scale: torch.Tensor, seed: int) -> dict[str, list[float]]:
@@ -504,8 +507,40 @@ class ScoreEntropyProduction(Estimator):
         with torch.no_grad():
             return self._net.eval()(xt).cpu().numpy()
 
-    def evaluate(self, x: Any) -> dict[str, Any]:
+    @contextlib.contextmanager
+    def _using(self, drift: Any) -> Iterator[None]:
+        """Evaluate with another drift of the same layout (e.g. the same particle model in a larger box)."""
+        if drift is None:
+            yield
+            return
+        saved = (self._parts, self._spec, self._drift)
+        box = getattr(self._net, "box", None) if isinstance(self._net, ParticleScore) else None
+        try:
+            self._drift = as_drift(drift)
+            if (self._drift.event_dims == 2) != self._particles:
+                raise BadInputError("drift", "a drift on states of another kind", "a drift like the fitted one")
+            self._spec = self._resolve_spec(self._spec.size)
+            if box is not None:
+                new_box = getattr(self._drift, "box", None)
+                self._net.box = (torch.zeros(0, dtype=box.dtype, device=box.device) if new_box is None else
+                                 torch.as_tensor(np.asarray(new_box, dtype=np.float64), dtype=box.dtype,
+                                             device=box.device))
+            yield
+        finally:
+            self._parts, self._spec, self._drift = saved
+            if box is not None:
+                self._net.box = box
+
+    def evaluate(self, x: Any, *, drift: Any = None) -> dict[str, Any]:
         """Every estimate on new samples (e.g. a larger system for a particle model), without refitting.
+
+        Parameters
+        ----------
+        x
+            Samples, as in :meth:`fit`.
+        drift
+            Another drift of the same layout (``None``: the fitted one), e.g. the same particle model in a box of
+            4N particles: the local score network transfers, the drift and the box are those of the new system.
 
         Returns
         -------
@@ -515,9 +550,10 @@ class ScoreEntropyProduction(Estimator):
             ``per_coordinate``.
         """
         self._check_fitted("evaluate")
-        xt = self._as_states(x)
-        terms = self._terms(xt, self._net, lower_bound=True, generator=make_generator(self.seed_ + 2,
-                                                                                      device=xt.device))
+        with self._using(drift):
+            xt = self._as_states(x)
+            terms = self._terms(xt, self._net, lower_bound=True, generator=make_generator(self.seed_ + 2,
+                                                                                          device=xt.device))
         rate, se = batch_mean(terms.local)
         lb, lb_se = batch_mean(terms.lower_bound)
         sf, sf_se = batch_mean(terms.score_free)

@@ -154,6 +154,9 @@ class GaussianScore(nn.Module):
     @classmethod
     def fit(cls, x: torch.Tensor, modelled: Sequence[int], index: Sequence[int]) -> GaussianScore:
         """Maximum-likelihood mean and covariance of ``x[..., modelled]`` (pooled over all leading axes)."""
+        if not list(modelled):  # every coordinate uniform: the score is zero
+            empty = torch.zeros(0, dtype=x.dtype, device=x.device)
+            return cls(empty, empty.reshape(0, 0), [], index)
         cols = x.index_select(-1, torch.as_tensor(list(modelled), dtype=torch.long, device=x.device))
         flat = cols.reshape(-1, cols.shape[-1]).to(torch.float64)
         mean = flat.mean(0)
@@ -167,7 +170,7 @@ class GaussianScore(nn.Module):
         r""":math:`\hat s_g(x)`."""
         cols = x.index_select(-1, self.modelled.to(x.device))
         full = -(cols - self.mean) @ self.precision.T
-        pad = torch.cat([full, torch.zeros_like(full[..., :1])], dim=-1)
+        pad = torch.cat([full, full.new_zeros(full.shape[:-1] + (1,))], dim=-1)
         rows = torch.where(self.rows >= 0, self.rows, torch.full_like(self.rows, full.shape[-1]))
         return pad.index_select(-1, rows.to(x.device))
 

@@ -186,6 +186,11 @@ class ActiveParticles(Drift):
         return tuple(range(self.dim, self.n_coords))
 
     @property
+    def angular_coords(self) -> tuple[int, ...]:
+        """Indices of the coordinates that are angles (θ of ABP; none for AOUP): networks embed them as cos, sin."""
+        return (self.dim,) if self.kind == "abp" else ()
+
+    @property
     def rates(self) -> tuple[float, ...]:
         """The relaxation rates that set the default burn-in: γ or D_r, and ε and μA where positive."""
         rates = [self.gamma if self.kind == "aoup" else self.rotational_diffusion]
