@@ -362,11 +362,28 @@ class ScoreEntropyProduction(Estimator):
                 torch.manual_seed(seed)
                 self._net = self._build_network(x_t.shape[-1], c, spec, mean, std,
                                                 self._output_scale(x_t, std, spec))
-            history = self._train(x_t[train_rows], x_t[val_rows], index, block, std.index_select(-1, index), seed)
+            history = self._train(x_t[train_rows], x_t[val_rows], index, block,
+                                  self._noise_scale(x_t, std, index), seed)
         self.history_ = history
         self.fit_seconds_ = time.perf_counter() - start
         self._estimate(x_t, val_rows if kind in ("mlp", "transformer") else None, gen)
         return self
+
+    def _noise_scale(self, x: torch.Tensor, std: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """Per noisy coordinate, the length the denoising noise is measured in.
+
+        Its std, and for particle positions in a box at most the mean spacing :math:`(|box|/N)^{1/d}` (a box-wide
+        std would make particles overlap).
+        """
+        scale = std.index_select(-1, index).clone()
+        box = getattr(self._drift, "box", None) if self._particles else None
+        if box is not None:
+            positions = {int(k) for k in getattr(self._drift, "position_coords", ())}
+            spacing = float(np.prod(np.asarray(box, dtype=np.float64)) / x.shape[1]) ** (1.0 / max(len(box), 1))
+            for a, k in enumerate(index.tolist()):
+                if int(k) in positions:
+                    scale[a] = min(float(scale[a]), spacing)
+        return scale
 
     def _gaussian_coords(self, c: int) -> list[int]:
         # uniform coordinates are left out: angles, and positions in a periodic box
