@@ -72,7 +72,7 @@ def representation(adata: AnnData, use_rep: str | None) -> np.ndarray:
     numpy.ndarray
         A dense float64 array.
     """
-    if use_rep is not None and use_rep not in adata.obsm and "+" in use_rep:
+    if isinstance(use_rep, str) and use_rep not in adata.obsm and "+" in use_rep:
         # "positions+active": several obsm blocks side by side (particle states read from two keys)
         return np.hstack([representation(adata, part) for part in use_rep.split("+")])
     if use_rep is None or use_rep == "X":
