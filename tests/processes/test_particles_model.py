@@ -74,8 +74,11 @@ def test_drift_matches_numpy_all_pairs(params):
     if model.force == "wca":  # keep WCA pairs apart (its force is singular at contact)
         state[..., :2] = np.stack(np.meshgrid(np.arange(7), np.arange(7)), -1).reshape(-1, 2)[:40] * 1.05 - 3.5
         state[..., :2] += np.random.default_rng(0).uniform(-0.04, 0.04, size=(2, 40, 2))
-    got = model(torch.tensor(state)).numpy()
-    np.testing.assert_allclose(got, _numpy_drift(model, state), rtol=1e-10, atol=1e-10)
+    want = _numpy_drift(model, state)
+    got = model(torch.tensor(state)).numpy()  # small N: the dense sum ("auto")
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+    cells = model.position_drift(torch.tensor(state), method="cells").numpy()
+    np.testing.assert_allclose(cells, want[..., : model.dim], rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("params", MODELS)

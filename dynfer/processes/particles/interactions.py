@@ -31,8 +31,12 @@ def _pairs(positions: torch.Tensor, box: torch.Tensor | None, force: PairForce) 
     return pairs, pairs.distance
 
 
+DENSE_UP_TO = 128
+"""``method="auto"`` sums small systems (N up to this, at most 2**21 pairs in the batch) densely: faster there."""
+
+
 def interaction_forces(positions: torch.Tensor, box: torch.Tensor | None, force: PairForce, *,
-                       method: str = "cells") -> torch.Tensor:
+                       method: str = "auto") -> torch.Tensor:
     r""":math:`F_i = \sum_{j \ne i} f(r_{ij})\,u_{ij}` for every particle, shape ``(B, N, d)``.
 
     Parameters
@@ -44,11 +48,14 @@ def interaction_forces(positions: torch.Tensor, box: torch.Tensor | None, force:
     force
         The pair force.
     method
-        ``"cells"`` (cell lists, O(N)) or ``"naive"`` (dense all pairs, O(N²) memory and time).
+        ``"cells"`` (cell lists, O(N)), ``"naive"`` (dense all pairs, O(N²) memory and time) or ``"auto"``
+        (dense for N up to :data:`DENSE_UP_TO`, where it is faster, else cells).
     """
     n_frames, n, d = positions.shape
     if force.cutoff == 0 or n < 2:
         return torch.zeros_like(positions)
+    if method == "auto":
+        method = "naive" if n <= DENSE_UP_TO and n_frames * n * n <= 2**21 else "cells"
     if method == "naive":
         return naive_pair_forces(positions, box, force)
     pairs, r = _pairs(positions, box, force)

@@ -236,8 +236,11 @@ class ActiveParticles(Drift):
             return active
         return torch.cat([torch.cos(active), torch.sin(active)], dim=-1)
 
-    def position_drift(self, state: torch.Tensor, *, method: str = "cells") -> torch.Tensor:
-        r""":math:`b_x = v_0 e_i + \mu(k \sum_j F(x_i - x_j) - A x_i)`, shape ``(n, N, dim)`` (no shape checks)."""
+    def position_drift(self, state: torch.Tensor, *, method: str = "auto") -> torch.Tensor:
+        r""":math:`b_x = v_0 e_i + \mu(k \sum_j F(x_i - x_j) - A x_i)`, shape ``(n, N, dim)`` (no shape checks).
+
+        ``method`` is the neighbour search (see :func:`~dynfer.processes.particles.interaction_forces`).
+        """
         x = state[..., : self.dim]
         b = self.v0 * self.self_propulsion(state)
         box = self.box_tensor(state)
@@ -249,7 +252,7 @@ class ActiveParticles(Drift):
             forces = forces - self.trap * wrapped
         return b + self.mobility * forces
 
-    def _drift(self, state: torch.Tensor, method: str = "cells") -> torch.Tensor:
+    def _drift(self, state: torch.Tensor, method: str = "auto") -> torch.Tensor:
         bx = self.position_drift(state, method=method)
         active = state[..., self.dim:]
         b_active = -self.gamma * active if self.kind == "aoup" else torch.zeros_like(active)

@@ -101,11 +101,11 @@ def _wrap(model: ActiveParticles, state: torch.Tensor, box: torch.Tensor | None)
 
 
 def _step(model: ActiveParticles, state: torch.Tensor, dt: float, generator: torch.Generator,
-          box: torch.Tensor | None, wrap: bool, method: str = "cells") -> tuple[torch.Tensor, torch.Tensor]:
+          box: torch.Tensor | None, wrap: bool, method: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
     """One Euler–Maruyama / exact-OU step of all replicas, and the largest deterministic displacement of it.
 
-    ``method`` is the neighbour search of the pair forces: ``"cells"`` or ``"naive"`` (dense all pairs, for the
-    benchmarks).
+    ``method`` is the neighbour search of the pair forces: ``"auto"``, ``"cells"`` or ``"naive"`` (dense all
+    pairs).
     """
     d = model.dim
     x, active = state[..., :d], state[..., d:]
