@@ -46,6 +46,7 @@ from _common import sync, write_results
 import dynfer
 from dynfer._validation import available_memory
 from dynfer.processes import ActiveParticles
+from dynfer.processes.particles.interactions import DENSE_UP_TO
 from dynfer.processes.particles.simulate import _step, initial_state
 
 MIPS = {"kind": "aoup", "v0": 0.5, "gamma": 0.01, "epsilon": 0.0, "interaction_strength": 1.0, "force": "softplus",
@@ -103,7 +104,8 @@ def run(quick: bool, device: str) -> dict[str, Any]:
         rows = []
         for n in ns:
             model, dt = make_model(setting, n)
-            row: dict[str, Any] = {"n_particles": n, "box": model.box, "dt": dt}
+            row: dict[str, Any] = {"n_particles": n, "box": model.box, "dt": dt,
+                                   "auto_uses": "naive" if n <= DENSE_UP_TO else "cells"}
             row["cells_steps_per_s"] = steps_per_second(model, dt, n, "cells", device, budget)
             if naive_fits(n, model.dim, device):
                 row["naive_steps_per_s"] = steps_per_second(model, dt, n, "naive", device, budget)
