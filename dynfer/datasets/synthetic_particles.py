@@ -6,7 +6,9 @@ Two presets of :class:`~dynfer.processes.particles.ActiveParticles` after Boffi 
   :math:`k = 1`, the softplus force (:math:`\beta = 7.5`, :math:`r = 1`), in a periodic box of edge
   :math:`\sqrt{N\pi r^2/\phi}`. The paper's :math:`\phi`, :math:`v_0`, :math:`\gamma` and :math:`dt` are not
   published; dynfer uses :math:`\phi = 0.7`, :math:`v_0 = 1`, :math:`\gamma = 0.02` (persistence length
-  :math:`v_0/\gamma = 50` radii, deep in the motility-induced phase separation) and :math:`dt = 0.02`;
+  :math:`v_0/\gamma = 50` radii) and :math:`dt = 0.02`. These are **not verified to phase-separate**: runs of up to
+  10,000 time units at N = 1,024 over a grid of :math:`\phi, v_0, \gamma` showed no clusters (see
+  ``benchmarks/bench_particles.py``); finding the MIPS region of this force needs longer runs;
 * ``"trap"``: the paper's N = 64 setting in a harmonic trap in free space: :math:`A = 0.05`, :math:`k = 2.5`,
   :math:`\gamma = \varepsilon = 0.1`, :math:`v_0 = 0.3`, harmonic soft disks of radius 1, :math:`dt = 10^{-3}`.
 """
