@@ -58,9 +58,18 @@ def _fitted_mjp():
     return adata
 
 
+def _fitted_entropy():
+    import numpy as np
+
+    x = np.random.default_rng(0).normal(size=(60, 2))
+    adata = AnnData(x)
+    dynfer.tl.entropy_production(adata, drift=np.array([[1.3, -0.7], [0.7, 1.3]]), diffusion=1.0, model="gaussian")
+    return adata
+
+
 #: every plot, with the face that fits what it draws (a new plot must add a line here)
 PLOT_INPUTS = {"schrodinger_bridge": _fitted_bridge, "bridge_parameters": _fitted_bridge}
-PLOT_INPUTS.update(mjp_graph=_fitted_mjp, mjp_histograms=_fitted_mjp)
+PLOT_INPUTS.update(mjp_graph=_fitted_mjp, mjp_histograms=_fitted_mjp, entropy_map=_fitted_entropy)
 
 
 @pytest.mark.parametrize("name", dynfer.pl.__all__)

@@ -64,7 +64,15 @@ def test_quickstart_reproduces_metrics_and_records_its_environment(tmp_path, cap
     assert metrics["data"]["heldout_times"] == [1.0, 3.0, 5.0, 7.0, 9.0]
     # the bridge section's numbers: the true family beats every other method and recovers the generating θ
     bridge = metrics["schrodinger_bridge"]
-    assert metrics["estimators"] == ["schrodinger_bridge", "markov_jump_processes"]
+    assert metrics["estimators"] == ["schrodinger_bridge", "markov_jump_processes", "entropy_production"]
+    # the entropy section: 3,000 exact samples of the rotational OU process (sigma = 2 w^2 / mu = 0.754); the
+    # Gaussian plug-in has a standard error of about 0.014 (1.8 %), so it lands within 4 of them; the learned score
+    # within 10 %; the equilibrium score is the trivial 0
+    rot = metrics["entropy_production"]["rotational_ou"]
+    assert rot["truth"] == pytest.approx(2 * 0.7**2 / 1.3)
+    assert rot["methods"]["Gaussian plug-in"]["rel. error"] < 0.075
+    assert rot["methods"]["score (plug-in) [mlp]"]["rel. error"] < 0.10
+    assert rot["methods"]["equilibrium score"]["rate"] == 0.0
     # the MJP section: two 300-path ratchet contexts; both methods within the 300-path goal (0.10; FIM 0.162) and
     # nearly no mass on the 12 structurally absent links (goal < 0.02; FIM puts 0.07-0.25 there)
     mjp = metrics["markov_jump_processes"]["methods"]

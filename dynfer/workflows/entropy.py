@@ -75,11 +75,12 @@ def entropy_rows(entry: Mapping[str, Any], truth: float | None = None,
 
 def entropy_metrics(entry: Mapping[str, Any], truth: float | None = None,
                     extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The rows of :func:`entropy_rows` and the score's diagnostics, as plain finite data."""
+    """The rows of :func:`entropy_rows` (without seconds) and the score's diagnostics, as plain finite data."""
     diag = entry.get("diagnostics", {})
     out: dict[str, Any] = {"truth": _finite(truth), "methods": {}}
     for row in entropy_rows(entry, truth, extra):
-        out["methods"][row["method"]] = {k: v for k, v in row.items() if k != "method"}
+        # seconds go to the tables and timings, not metrics.json (which must reproduce exactly)
+        out["methods"][row["method"]] = {k: v for k, v in row.items() if k not in ("method", "seconds")}
     out["diagnostics"] = {k: _finite(diag.get(k)) for k in ("gap", "fpe_residual", "mean_div_v", "mean_v_dot_s")}
     out["n_samples"] = int(diag.get("n_samples", 0))
     return out
