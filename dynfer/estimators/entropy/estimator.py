@@ -84,7 +84,12 @@ class ScoreEntropyProduction(Estimator):
     noise
         ``(start, end)`` noise levels of denoising score matching, in units of each noisy coordinate's std.
     shift
-        Shift parametrisation :math:`\hat s = D^{-1}b^{irr} + \mathrm{NN}` (``v = 0`` at initialisation).
+        Shift parametrisation :math:`\hat s = D^{-1}b^{irr} + \mathrm{NN}` (Boffi & Vanden-Eijnden).
+    init
+        Where training starts: ``"equilibrium"`` (:math:`\mathrm{NN} = 0`, so :math:`v = 0`: the paper's start),
+        ``"gaussian"`` (the affine part of the MLP set to the Gaussian plug-in score, exact for OU, so the network
+        learns only what is not Gaussian) or ``"auto"`` (``"gaussian"`` for MLPs, ``"equilibrium"`` for the
+        particle transformer).
     hidden
         Hidden widths of the MLP.
     k_neighbors, embed_dim, n_heads, n_blocks
@@ -141,6 +146,7 @@ class ScoreEntropyProduction(Estimator):
         objective: str = "auto",
         noise: tuple[float, float] = (0.3, 0.02),
         shift: bool = True,
+        init: str = "auto",
         hidden: tuple[int, ...] = (128, 128),
         k_neighbors: int = 16,
         embed_dim: int = 64,
@@ -165,6 +171,7 @@ class ScoreEntropyProduction(Estimator):
         self.objective = objective
         self.noise = noise
         self.shift = shift
+        self.init = init
         self.hidden = hidden
         self.k_neighbors = k_neighbors
         self.embed_dim = embed_dim
@@ -201,6 +208,11 @@ class ScoreEntropyProduction(Estimator):
         if kind == "mlp" and self._particles:
             raise BadInputError(f"{name}: model", "'mlp' for a particle drift", "'transformer' or 'auto'")
         self.model_kind_ = kind
+        if self.init not in ("auto", "gaussian", "equilibrium"):
+            raise BadInputError(f"{name}: init", repr(self.init), "'auto', 'gaussian' or 'equilibrium'")
+        if self.init == "gaussian" and kind == "transformer":
+            raise BadInputError(f"{name}: init", "'gaussian' for the particle transformer",
+                                "'auto' or 'equilibrium' (the Gaussian start is for MLP scores)")
         if not isinstance(self.shift, (bool, np.bool_)):
             raise BadInputError(f"{name}: shift", repr(self.shift), "True or False")
         for attr in ("k_neighbors", "embed_dim", "n_heads", "n_blocks", "n_steps", "batch_size", "n_probes",
@@ -362,12 +374,24 @@ class ScoreEntropyProduction(Estimator):
                 torch.manual_seed(seed)
                 self._net = self._build_network(x_t.shape[-1], c, spec, mean, std,
                                                 self._output_scale(x_t, std, spec))
+            if kind == "mlp" and self.init in ("auto", "gaussian"):
+                self._start_gaussian(x_t[train_rows], index)
             history = self._train(x_t[train_rows], x_t[val_rows], index, block,
                                   self._noise_scale(x_t, std, index), seed)
         self.history_ = history
         self.fit_seconds_ = time.perf_counter() - start
         self._estimate(x_t, val_rows if kind in ("mlp", "transformer") else None, gen)
         return self
+
+    def _start_gaussian(self, x: torch.Tensor, index: torch.Tensor) -> None:
+        """Start the MLP's affine part at the Gaussian plug-in score (see ``init``)."""
+        rows = x[: min(x.shape[0], 50_000)]
+        gauss = GaussianScore.fit(rows, list(range(x.shape[-1])), [int(k) for k in index])
+        with torch.no_grad():
+            target = gauss(rows)
+            if self._net.shift is not None:
+                target = target - self._net.shift(rows)
+        self._net.start_from(rows, target)
 
     def _noise_scale(self, x: torch.Tensor, std: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """Per noisy coordinate, the length the denoising noise is measured in.

@@ -70,12 +70,26 @@ class MLPScore(nn.Module):
         super().__init__()
         self.mlp = MLP(dim, n_noisy, hidden=tuple(hidden), activation=activation, zero_last=True, dtype=dtype,
                        device=device)
-        self.linear = nn.Linear(dim, n_noisy, bias=False, dtype=dtype, device=device)
+        self.linear = nn.Linear(dim, n_noisy, bias=True, dtype=dtype, device=device)
         nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
         self.register_buffer("mean", mean.to(dtype=dtype, device=device))
         self.register_buffer("std", std.to(dtype=dtype, device=device))
         self.register_buffer("out_scale", out_scale.to(dtype=dtype, device=device))
         self.shift = shift
+
+    @torch.no_grad()
+    def start_from(self, x: torch.Tensor, target: torch.Tensor) -> None:
+        r"""Set the affine part so that the correction starts as the least-squares fit of ``target`` (``(n, m)``).
+
+        With ``target`` the Gaussian score minus the shift, the model starts at the Gaussian plug-in (exact for OU)
+        and the MLP learns what is not Gaussian.
+        """
+        z = (x - self.mean) / self.std
+        design = torch.cat([z, torch.ones_like(z[:, :1])], dim=1).to(torch.float64)
+        coef = torch.linalg.lstsq(design, (target * self.out_scale).to(torch.float64)).solution
+        self.linear.weight.copy_(coef[:-1].T.to(self.linear.weight.dtype))
+        self.linear.bias.copy_(coef[-1].to(self.linear.bias.dtype))
 
     def correction(self, x: torch.Tensor) -> torch.Tensor:
         r"""The learned part :math:`\mathrm{NN}_\theta(x)`, shape ``(n, m)``."""
