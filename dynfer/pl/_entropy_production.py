@@ -140,6 +140,23 @@ def entropy_grid(points: np.ndarray, local: np.ndarray, *, bins: int = 32, edges
         :math:`\hat e` of the points in a bin, ``nan`` where empty) and ``production_density`` (density times
         mean production: where the rate is produced; it sums, times the bin area, to the mean of ``local``).
     """
+    try:
+        pts = np.asarray(points, dtype=np.float64)
+        loc = np.asarray(local, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise BadInputError("points, local", "non-numeric input", "numeric arrays (P, 2) and (P,)") from None
+    if pts.ndim != 2 or pts.shape[1] != 2 or pts.shape[0] == 0:
+        raise BadInputError("points", f"shape {pts.shape}", "(P, 2) positions with P >= 1")
+    if loc.shape != (pts.shape[0],):
+        raise BadInputError("local", f"shape {loc.shape}", f"({pts.shape[0]},): one value per point")
+    if not (np.isfinite(pts).all() and np.isfinite(loc).all()):
+        raise BadInputError("points, local", "NaN or infinite values", "finite positions and productions")
+    check_int(bins, "bins", 2)
+    if edges is not None:
+        edges = np.asarray(edges, dtype=np.float64)
+        if edges.shape != (2, 2) or not np.isfinite(edges).all() or (edges[:, 1] <= edges[:, 0]).any():
+            raise BadInputError("edges", f"{edges.tolist()!r}", "[[x0, x1], [y0, y1]] with x0 < x1, y0 < y1")
+    points, local = pts, loc
     rng = None if edges is None else [tuple(edges[0]), tuple(edges[1])]
     count, xe, ye = np.histogram2d(points[:, 0], points[:, 1], bins=bins, range=rng)
     total, _, _ = np.histogram2d(points[:, 0], points[:, 1], bins=[xe, ye], weights=local)

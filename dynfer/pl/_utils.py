@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -54,7 +55,15 @@ def finish(
         The figure if ``return_fig``; else the Axes when the figure is not shown; else ``None``.
     """
     if save is not None:
-        fig.savefig(save, bbox_inches="tight")
+        target = Path(os.fspath(save))
+        if not target.parent.is_dir():
+            raise BadInputError("save", f"{str(target)!r}: the folder {str(target.parent)!r} does not exist",
+                                "a file in an existing folder")
+        try:
+            fig.savefig(target, bbox_inches="tight")
+        except ValueError as err:  # an unknown suffix
+            raise BadInputError("save", f"{str(target)!r} ({err})", "a file name ending in .png, .pdf, .svg, ...") \
+                from None
     if show is None:
         show = _interactive_backend()
     if return_fig:

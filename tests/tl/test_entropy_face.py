@@ -317,3 +317,27 @@ def test_map_bad_arguments_raise(aoup_fitted, samples_fitted):
         dynfer.pl.entropy_map(aoup_fitted, basis="X_pca", show=False)
     with pytest.raises(BadInputError, match="missing"):
         dynfer.pl.entropy_map(adata, key="missing", show=False)
+
+
+def test_entropy_grid_and_save_refuse_bad_input(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from dynfer.pl._entropy_production import entropy_grid
+
+    rng = np.random.default_rng(0)
+    pts, loc = rng.normal(size=(50, 2)), rng.random(50)
+    grid = entropy_grid(pts, loc, bins=5)
+    area = np.diff(grid["x_edges"])[:, None] * np.diff(grid["y_edges"])[None, :]
+    assert abs((grid["production_density"] * area).sum() - loc.mean()) < 1e-12
+    for bad in ({"points": pts[:, :1]}, {"local": loc[:-1]}, {"points": np.full((50, 2), np.nan)},
+                {"bins": 1}, {"edges": [[1, 0], [0, 1]]}):
+        kwargs = {"points": pts, "local": loc, **bad}
+        with pytest.raises(BadInputError):
+            entropy_grid(kwargs.pop("points"), kwargs.pop("local"), **kwargs)
+    adata = ad.AnnData(rng.normal(size=(60, 2)))
+    dynfer.tl.entropy_production(adata, drift=np.eye(2), diffusion=1.0, model="gaussian")
+    with pytest.raises(BadInputError, match="save.*does not exist"):
+        dynfer.pl.entropy_map(adata, show=False, save=tmp_path / "missing" / "map.png")
+    with pytest.raises(BadInputError, match="save"):
+        dynfer.pl.entropy_map(adata, show=False, save=tmp_path / "map.xyz")
