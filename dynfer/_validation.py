@@ -23,6 +23,7 @@ __all__ = [
     "check_memory",
     "check_ndim",
     "check_positive",
+    "check_real",
     "check_times",
     "check_work",
     "make_generator",
@@ -90,6 +91,19 @@ def check_int(value: Any, name: str, minimum: int = 1) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise BadInputError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def check_real(value: Any, name: str) -> float:
+    """Return ``float(value)`` after checking it is a finite real number (booleans refused)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise BadInputError(name, f"{value!r}", "a finite number")
+    try:
+        v = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise BadInputError(name, f"{value!r}", "a finite number") from None
+    if not math.isfinite(v):
+        raise BadInputError(name, f"{value!r}", "a finite number")
+    return v
 
 
 def check_positive(value: float, name: str, *, allow_zero: bool = False) -> float:

@@ -47,7 +47,7 @@ import torch
 from scipy.linalg import solve_continuous_lyapunov
 
 from dynfer._errors import BadInputError
-from dynfer._validation import STEP_COST, check_int, check_positive, check_work, resolve_seed
+from dynfer._validation import STEP_COST, check_int, check_positive, check_real, check_work, resolve_seed
 from dynfer.processes.drifts import LinearDrift
 
 __all__ = [
@@ -396,15 +396,7 @@ def _positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
 
 
 def _real(value: Any, name: str) -> float:
-    if isinstance(value, (bool, np.bool_)):
-        raise BadInputError(name, f"{value!r}", "a finite number")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise BadInputError(name, f"{value!r}", "a finite number") from None
-    if not math.isfinite(v):
-        raise BadInputError(name, f"{value!r}", "a finite number")
-    return v
+    return check_real(value, name)
 
 
 def random_ou(dim: int = 5, seed: int | None = 0, *, asymmetry: float = 1.0,

@@ -36,7 +36,7 @@ import torch
 
 from dynfer._errors import BadInputError
 from dynfer._settings import settings
-from dynfer._validation import check_finite
+from dynfer._validation import check_finite, check_real
 from dynfer.processes.drifts import Drift
 from dynfer.processes.particles.forces import PairForce, make_force
 from dynfer.processes.particles.interactions import interaction_divergence, interaction_forces
@@ -48,14 +48,7 @@ KINDS = ("aoup", "abp")
 
 def _number(value: Any, name: str, *, minimum: float | None = None, strict: bool = False) -> float:
     """``float(value)`` after checking it is a finite real number (``> minimum`` if strict, else ``>=``)."""
-    if isinstance(value, bool):
-        raise BadInputError(name, f"{value!r}", "a finite number")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise BadInputError(name, f"{value!r}", "a finite number") from None
-    if not math.isfinite(v):
-        raise BadInputError(name, f"{value!r}", "a finite number")
+    v = check_real(value, name)
     if minimum is not None and (v <= minimum if strict else v < minimum):
         raise BadInputError(name, f"{value!r}", f"a finite number {'>' if strict else '>='} {minimum:g}")
     return v
