@@ -38,6 +38,11 @@ def _finite(value: Any) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def _rounded(value: float | None) -> float | None:
+    """12 significant digits: BLAS reductions differ in the last bits with memory alignment, metrics must not."""
+    return None if value is None else float(f"{value:.12g}")
+
+
 def entropy_rows(entry: Mapping[str, Any], truth: float | None = None,
                  extra: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """Rows ``method, rate, stderr, rel. error, seconds`` from a ``tl.entropy_production`` entry and extras.
@@ -77,11 +82,12 @@ def entropy_metrics(entry: Mapping[str, Any], truth: float | None = None,
                     extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The rows of :func:`entropy_rows` (without seconds) and the score's diagnostics, as plain finite data."""
     diag = entry.get("diagnostics", {})
-    out: dict[str, Any] = {"truth": _finite(truth), "methods": {}}
+    out: dict[str, Any] = {"truth": _rounded(_finite(truth)), "methods": {}}
     for row in entropy_rows(entry, truth, extra):
         # seconds go to the tables and timings, not metrics.json (which must reproduce exactly)
-        out["methods"][row["method"]] = {k: v for k, v in row.items() if k not in ("method", "seconds")}
-    out["diagnostics"] = {k: _finite(diag.get(k)) for k in ("gap", "fpe_residual", "mean_div_v", "mean_v_dot_s")}
+        out["methods"][row["method"]] = {k: _rounded(v) for k, v in row.items() if k not in ("method", "seconds")}
+    out["diagnostics"] = {k: _rounded(_finite(diag.get(k)))
+                          for k in ("gap", "fpe_residual", "mean_div_v", "mean_v_dot_s")}
     out["n_samples"] = int(diag.get("n_samples", 0))
     return out
 
