@@ -86,6 +86,8 @@ class MLPScore(nn.Module):
         and the MLP learns what is not Gaussian.
         """
         z = (x - self.mean) / self.std
+        if not (bool(torch.isfinite(target).all()) and bool(torch.isfinite(z).all())):
+            return  # a degenerate Gaussian (e.g. constant samples): keep the zero start
         design = torch.cat([z, torch.ones_like(z[:, :1])], dim=1).to(torch.float64)
         coef = torch.linalg.lstsq(design, (target * self.out_scale).to(torch.float64)).solution
         self.linear.weight.copy_(coef[:-1].T.to(self.linear.weight.dtype))
