@@ -4,7 +4,8 @@
 * trajectories: also ``obs[TRAJECTORY]`` (categorical path id), rows ordered by (trajectory, time);
 * discrete states: ``obs[STATE]`` (int), raw signals stay in ``X``;
 * particle systems: one row per frame, ``obsm[POSITIONS]`` of shape (n_frames, n_particles * d), ``uns[BOX]``,
-  ``uns[N_PARTICLES]``, ``uns[DIM]``, optional ``obsm[ORIENTATIONS]``;
+  ``uns[N_PARTICLES]``, ``uns[DIM]``, optional ``obsm[ORIENTATIONS]`` and ``obsm[ACTIVE]`` (the active
+  coordinates of simulated active particles: velocities g or angles θ);
 * provenance of generated or loaded data: ``uns[SOURCE]`` (a dict: name, parameters, files).
 """
 
@@ -13,6 +14,7 @@ TRAJECTORY = "trajectory"
 STATE = "state"
 POSITIONS = "positions"
 ORIENTATIONS = "orientations"
+ACTIVE = "active"
 VELOCITIES = "velocities"
 IMAGES = "images"
 PARTICLE_IDS = "particle_ids"

@@ -28,13 +28,18 @@ DATASETS: tuple[str, ...] = ("active_particles",)
 
 
 def _local_density(positions: np.ndarray, box: np.ndarray, radius: float) -> np.ndarray:
-    """Neighbours within ``radius`` of each particle (minimum image), ``(frames, N)``."""
-    out = np.empty(positions.shape[:2])
-    for f, pos in enumerate(positions):
-        d = pos[:, None, :] - pos[None, :, :]
-        d -= box * np.round(d / box)
-        out[f] = ((d ** 2).sum(-1) < radius ** 2).sum(-1) - 1
-    return out
+    """Neighbours within ``radius`` of each particle (minimum image, cell lists), ``(frames, N)``."""
+    import torch
+
+    from dynfer.processes.particles import cell_list_pairs
+
+    pos = torch.as_tensor(positions, dtype=torch.float64)
+    frames, n = pos.shape[:2]
+    pairs = cell_list_pairs(pos, torch.as_tensor(box, dtype=torch.float64), radius)
+    counts = torch.zeros(frames * n, dtype=torch.float64)
+    ones = torch.ones_like(pairs.distance)
+    counts.index_add_(0, pairs.batch * n + pairs.i, ones).index_add_(0, pairs.batch * n + pairs.j, ones)
+    return counts.reshape(frames, n).numpy()
 
 
 def density_profile(positions: np.ndarray, local: np.ndarray, box: np.ndarray, *, radius: float = 3.0,

@@ -19,6 +19,7 @@ __all__ = [
     "make_particles",
     "make_snapshots",
     "make_states",
+    "particle_state_blocks",
     "validate_particles",
     "validate_snapshots",
     "validate_states",
@@ -198,3 +199,85 @@ def make_particles(
     if source is not None:
         adata.uns[K.SOURCE] = dict(source)
     return validate_particles(adata)
+
+
+def _particle_block(adata: ad.AnnData, key: str) -> np.ndarray:
+    try:
+        return np.asarray(adata.obsm[key], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise BadInputError(f"adata.obsm[{key!r}]", "non-numeric values", "numbers") from None
+
+
+def particle_state_blocks(adata: ad.AnnData, n_active: int, *, active_key: str | None = None,
+                          angle: bool = False) -> tuple[np.ndarray, str]:
+    r"""Particle states ``(frames, N, dim + n_active)``: positions, then each particle's active coordinates.
+
+    The active coordinates come from ``obsm[active_key]``; by default from ``obsm['active']`` when present, else,
+    for one angle per particle (``angle=True``, 2-D), :math:`\theta = \mathrm{atan2}(o_y, o_x)` of the directors
+    ``obsm['orientations']`` (what the LAMMPS and GSD readers write).
+
+    Parameters
+    ----------
+    adata
+        Particle data (``uns['n_particles']``, ``uns['dim']``, ``obsm['positions']``).
+    n_active
+        Active coordinates per particle (0: positions only).
+    active_key
+        The ``obsm`` key of the active coordinates (``None``: the default above).
+    angle
+        Whether the one active coordinate is an angle that directors may give.
+
+    Returns
+    -------
+    (numpy.ndarray, str)
+        The finite float64 states and the representation read: ``"positions"``, ``"positions+active"``, ...
+
+    Raises
+    ------
+    BadInputError
+        Missing or malformed ``uns`` counts or ``obsm`` blocks, shapes that do not fit, NaN or infinite values.
+    """
+    try:
+        n, dim = int(adata.uns[K.N_PARTICLES]), int(adata.uns[K.DIM])
+    except (KeyError, TypeError, ValueError):
+        raise BadInputError("adata.uns", f"n_particles = {adata.uns.get(K.N_PARTICLES)!r}, dim = "
+                            f"{adata.uns.get(K.DIM)!r}", "whole numbers >= 1 (particle data)") from None
+    if n < 1 or dim < 1:
+        raise BadInputError("adata.uns", f"n_particles = {n}, dim = {dim}", "whole numbers >= 1 (particle data)")
+    if K.POSITIONS not in adata.obsm:
+        raise BadInputError("adata", f"no obsm[{K.POSITIONS!r}]", "particle positions (frames, N * dim)")
+    frames = adata.n_obs
+    pos = _particle_block(adata, K.POSITIONS)
+    if pos.shape != (frames, n * dim):
+        raise BadInputError("adata.obsm['positions']", f"shape {pos.shape}",
+                            f"({frames}, {n * dim}): n_particles x dim = {n} x {dim} coordinates per frame")
+    pos = pos.reshape(frames, n, dim)
+    key = K.POSITIONS
+    if n_active == 0:
+        states = pos
+    else:
+        key = active_key or (K.ACTIVE if K.ACTIVE in adata.obsm else K.ORIENTATIONS)
+        if key not in adata.obsm:
+            raise BadInputError("adata.obsm", f"no {key!r} (keys: {list(adata.obsm.keys())})",
+                                f"the {n_active} active coordinate(s) per particle (velocities g or angles θ) in "
+                                "obsm['active'], directors in obsm['orientations'] for active Brownian particles, "
+                                "or the key named by active_key=")
+        block = _particle_block(adata, key)
+        if key == K.ORIENTATIONS and active_key is None:
+            if not (angle and n_active == 1 and dim == 2 and block.ndim == 2 and block.shape[0] == frames
+                    and block.shape[1] in (2 * n, 3 * n)):
+                raise BadInputError("adata.obsm['orientations']", f"shape {block.shape} for {n_active} active "
+                                    "coordinate(s)", f"({frames}, {2 * n}) 2-D directors of one angle per "
+                                    "particle, or obsm['active']")
+            directors = block.reshape(frames, n, -1)
+            active = np.arctan2(directors[..., 1], directors[..., 0])[..., None]
+        else:
+            if block.shape != (frames, n * n_active):
+                raise BadInputError(f"adata.obsm[{key!r}]", f"shape {block.shape}",
+                                    f"({frames}, {n * n_active}): {n_active} active coordinate(s) per particle")
+            active = block.reshape(frames, n, n_active)
+        states = np.concatenate([pos, active], axis=-1)
+        key = f"{K.POSITIONS}+{key}"
+    if not np.isfinite(states).all():
+        raise BadInputError("adata", "NaN or infinite positions or active coordinates", "finite values")
+    return states, key

@@ -25,17 +25,15 @@ from dynfer import _keys as K
 from dynfer._errors import BadInputError
 from dynfer.estimators._base import check_param_names
 from dynfer.estimators.entropy import ScoreEntropyProduction
+from dynfer.io._model import particle_state_blocks
 from dynfer.processes.drifts import as_drift
 from dynfer.tl._inputs import as_actual, representation
-from dynfer.tl._store import store_estimator
+from dynfer.tl._store import results_to_top_level, store_estimator
 
 __all__ = ["entropy_production", "particle_states"]
 
 DEFAULT_KEY = "entropy_production"
 FACE = "dynfer.tl.entropy_production"
-ACTIVE = "active"
-_ENTRY_KEYS = frozenset({"format", "format_version", "estimator", "dynfer_version", "torch_version", "params",
-                         "state", "results", "inputs", "unstorable_params"})
 
 
 def _is_particles(adata: AnnData) -> bool:
@@ -61,46 +59,13 @@ def particle_states(adata: AnnData, drift: Any, *, active_key: str | None = None
     (numpy.ndarray, str)
         The states and the representation read, e.g. ``"positions+active"``.
     """
-    try:
-        n, dim = int(adata.uns[K.N_PARTICLES]), int(adata.uns[K.DIM])
-    except (KeyError, TypeError, ValueError):
-        raise BadInputError("adata.uns", f"n_particles = {adata.uns.get(K.N_PARTICLES)!r}, dim = "
-                            f"{adata.uns.get(K.DIM)!r}", "whole numbers >= 1 (particle data)") from None
-    if n < 1 or dim < 1:
-        raise BadInputError("adata.uns", f"n_particles = {n}, dim = {dim}", "whole numbers >= 1 (particle data)")
-    n_pos = len(tuple(getattr(drift, "position_coords", range(dim))))
-    n_active = len(tuple(getattr(drift, "active_coords", ())))
-    if n_pos != dim:
+    dim = adata.uns.get(K.DIM)
+    n_pos = len(tuple(getattr(drift, "position_coords", ())))
+    if isinstance(dim, (int, np.integer)) and n_pos and n_pos != dim:
         raise BadInputError("drift", f"a particle model with {n_pos} position coordinates",
                             f"{dim}, the dimension of this data (uns['dim'])")
-    pos = representation(adata, K.POSITIONS)
-    if pos.shape != (adata.n_obs, n * dim):
-        raise BadInputError("adata.obsm['positions']", f"shape {pos.shape}",
-                            f"({adata.n_obs}, {n * dim}): n_particles x dim = {n} x {dim} coordinates per frame")
-    pos = pos.reshape(adata.n_obs, n, dim)
-    if n_active == 0:
-        return pos, K.POSITIONS
-    key = active_key
-    if key is None:
-        key = ACTIVE if ACTIVE in adata.obsm else K.ORIENTATIONS
-    if key not in adata.obsm:
-        raise BadInputError("adata.obsm", f"no {key!r} (keys: {list(adata.obsm.keys())})",
-                            f"the {n_active} active coordinate(s) per particle in obsm['active'] (or directors in "
-                            "obsm['orientations'] for active Brownian particles); or name the key with active_key=")
-    block = representation(adata, key)
-    angular = tuple(getattr(drift, "angular_coords", ()))
-    if key == K.ORIENTATIONS and active_key is None:
-        if not (n_active == 1 and len(angular) == 1 and block.shape[1] == n * dim and dim == 2):
-            raise BadInputError("adata.obsm['orientations']", f"shape {block.shape} for {n_active} active "
-                                "coordinate(s)", "2-D directors of one angle per particle, or obsm['active']")
-        directors = block.reshape(adata.n_obs, n, 2)
-        active = np.arctan2(directors[..., 1], directors[..., 0])[..., None]
-    else:
-        if block.shape[1] != n * n_active:
-            raise BadInputError(f"adata.obsm[{key!r}]", f"shape {block.shape}",
-                                f"({adata.n_obs}, {n * n_active}): {n_active} active coordinate(s) per particle")
-        active = block.reshape(adata.n_obs, n, n_active)
-    return np.concatenate([pos, active], axis=-1), f"{K.POSITIONS}+{key}"
+    return particle_state_blocks(adata, len(tuple(getattr(drift, "active_coords", ()))), active_key=active_key,
+                                 angle=len(tuple(getattr(drift, "angular_coords", ()))) == 1)
 
 
 def entropy_production(
@@ -212,9 +177,7 @@ def entropy_production(
     as_actual(out)
     store_estimator(out, est, key_added=key_added, use_rep=rep, obs_keys=())
     entry = out.uns[key_added]
-    for name, value in entry["results"].items():
-        if name not in _ENTRY_KEYS:
-            entry[name] = value
+    results_to_top_level(entry)
     entry["use_rep"] = rep
     out.obsm[f"{key_added}_velocity"] = terms.velocity.reshape(out.n_obs, -1)
     out.obsm[f"{key_added}_local"] = terms.local.reshape(out.n_obs, -1)

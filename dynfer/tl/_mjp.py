@@ -10,7 +10,6 @@ level of ``uns[key_added]`` for direct reading.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
 from typing import Any
 
 from anndata import AnnData
@@ -20,18 +19,13 @@ from dynfer._errors import BadInputError
 from dynfer.estimators._base import Estimator, check_param_names
 from dynfer.estimators.mjp import FoundationMJP, MJPMaximumLikelihood, paths_from_adata
 from dynfer.tl._inputs import as_actual
-from dynfer.tl._store import store_estimator
+from dynfer.tl._store import results_to_top_level, store_estimator
 
 __all__ = ["mjp"]
 
 DEFAULT_KEY = "mjp"
 FACE = "dynfer.tl.mjp"
 METHODS: dict[str, type[Estimator]] = {"foundation": FoundationMJP, "mle": MJPMaximumLikelihood}
-
-#: keys of a stored entry that the results must never overwrite when they are copied to the top level
-_ENTRY_KEYS = frozenset({"format", "format_version", "estimator", "dynfer_version", "torch_version", "params",
-                         "state", "results", "inputs", "unstorable_params"})
-
 
 def estimator_class(method: Any) -> type[Estimator]:
     """The estimator class of ``method`` (``"mle"`` or ``"foundation"``).
@@ -56,15 +50,6 @@ def _check_key(value: Any, name: str) -> str:
     if not isinstance(value, str) or not value:
         raise BadInputError(name, repr(value), "the name of a column of adata.obs (a non-empty string)")
     return value
-
-
-def _results_to_top_level(entry: dict[str, Any]) -> None:
-    """Copy the results keys next to the stored estimator (without touching the keys the store needs)."""
-    results = entry.get("results")
-    if isinstance(results, Mapping):
-        for name, value in results.items():
-            if name not in _ENTRY_KEYS:
-                entry[name] = value
 
 
 def mjp(
@@ -181,5 +166,5 @@ def mjp(
     obs_keys = tuple(k for k in (state_key, time_key, trajectory_key) if k in out.obs)
     # use_rep="": the fit reads no representation, only the obs columns (which the fingerprint covers)
     store_estimator(out, est, key_added=key_added, use_rep="", obs_keys=obs_keys)
-    _results_to_top_level(out.uns[key_added])
+    results_to_top_level(out.uns[key_added])
     return out if copy else None

@@ -43,7 +43,12 @@ from dynfer.estimators._base import (
 from dynfer.estimators._codec import decode_params, encode_storable_params
 from dynfer.tl._inputs import InputSpec, representation, training_mask
 
-__all__ = ["InputsChangedError", "fingerprint", "load_estimator", "store_estimator", "stored_entry"]
+__all__ = ["InputsChangedError", "fingerprint", "load_estimator", "results_to_top_level", "store_estimator",
+           "stored_entry"]
+
+#: keys of a stored entry that results copied to its top level must never overwrite
+ENTRY_KEYS = frozenset({"format", "format_version", "estimator", "dynfer_version", "torch_version", "params",
+                        "state", "results", "inputs", "unstorable_params"})
 
 
 class InputsChangedError(BadInputError):
@@ -163,6 +168,15 @@ def store_estimator(
     out = adata.copy() if copy else adata
     out.uns[key_added] = entry
     return out if copy else None
+
+
+def results_to_top_level(entry: dict[str, Any]) -> None:
+    """Copy ``entry["results"]`` next to the stored estimator, for direct reading (the store's keys are kept)."""
+    results = entry.get("results")
+    if isinstance(results, Mapping):
+        for name, value in results.items():
+            if name not in ENTRY_KEYS:
+                entry[name] = value
 
 
 def stored_entry(adata: AnnData, key: str, *, face: str = "a dynfer tl function") -> Mapping[str, Any]:

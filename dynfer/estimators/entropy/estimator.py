@@ -35,7 +35,7 @@ from dynfer._validation import check_int, check_positive, make_generator
 from dynfer.estimators._base import Estimator
 from dynfer.estimators.entropy.diffusion import DiffusionSpec, resolve_diffusion
 from dynfer.estimators.entropy.drift_parts import DriftParts, resolve_parity
-from dynfer.estimators.entropy.objectives import dsm_loss, implicit_loss, metric_divergence, metric_sq
+from dynfer.estimators.entropy.objectives import dsm_loss, implicit_loss, implicit_terms
 from dynfer.estimators.entropy.quantities import SampleTerms, batch_mean, sample_terms
 from dynfer.estimators.entropy.score_models import (
     GaussianScore,
@@ -410,9 +410,9 @@ class ScoreEntropyProduction(Estimator):
         out = []
         for start in range(0, x.shape[0], int(self.chunk_size)):
             chunk = x[start:start + int(self.chunk_size)]
-            s, div = metric_divergence(self._net, chunk, index, block, exact=exact, n_probes=int(self.n_probes),
-                                       generator=gen)
-            out.append((metric_sq(s, block).reshape(chunk.shape[0], -1).sum(-1) + 2 * div).detach().cpu().numpy())
+            per, _ = implicit_terms(self._net, chunk, index, block, exact=exact, n_probes=int(self.n_probes),
+                                    generator=gen)
+            out.append(per.detach().cpu().numpy())
         return np.concatenate(out).astype(np.float64)
 
     def _start_gaussian(self, x: torch.Tensor, index: torch.Tensor) -> None:

@@ -34,7 +34,7 @@ from collections.abc import Callable
 
 import torch
 
-__all__ = ["dsm_loss", "implicit_loss", "metric_divergence", "metric_sq"]
+__all__ = ["dsm_loss", "implicit_loss", "implicit_terms", "metric_divergence", "metric_sq"]
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -112,11 +112,22 @@ def metric_divergence(score: ScoreFn, x: torch.Tensor, index: torch.Tensor, bloc
     return s, div
 
 
+def implicit_terms(score: ScoreFn, x: torch.Tensor, index: torch.Tensor, block: torch.Tensor, *, exact: bool,
+                   n_probes: int = 1, generator: torch.Generator | None = None,
+                   create_graph: bool = False) -> tuple[torch.Tensor, int]:
+    r"""The per-sample terms of :math:`J(\hat s)` and the number of score outputs per sample (N·m).
+
+    The terms are :math:`\hat s_g^\top D_g\hat s_g + 2\nabla_g\cdot(D_g\hat s_g)`, summed over particles, shape
+    ``(n,)``.
+    """
+    s, div = metric_divergence(score, x, index, block, exact=exact, n_probes=n_probes, generator=generator,
+                               create_graph=create_graph)
+    return metric_sq(s, block).reshape(x.shape[0], -1).sum(-1) + 2 * div, s[0].numel()
+
+
 def implicit_loss(score: ScoreFn, x: torch.Tensor, index: torch.Tensor, block: torch.Tensor, *, exact: bool,
                   n_probes: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
     r"""The Hyvärinen loss :math:`J(\hat s)` per sample, averaged (summed over particles, divided by N·m)."""
-    s, div = metric_divergence(score, x, index, block, exact=exact, n_probes=n_probes, generator=generator,
-                               create_graph=True)
-    per = metric_sq(s, block).reshape(x.shape[0], -1).sum(-1) + 2 * div
-    units = s[0].numel()
+    per, units = implicit_terms(score, x, index, block, exact=exact, n_probes=n_probes, generator=generator,
+                                create_graph=True)
     return per.mean() / units

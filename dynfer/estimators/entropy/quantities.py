@@ -167,10 +167,8 @@ def sample_terms(
         div_b = parts.divergence(xc, all_coords)
         out["sf"].append((b_sq + 2 * div_b_irr_g - div_b).cpu().numpy())
         if lower_bound:
-            if score is None:
-                j = flat(metric_sq(s, block)) + 2 * parts.irreversible_divergence(xc, g_list)
-            else:
-                j = flat(metric_sq(s, block)) + 2 * div_s
+            div_ds = div_b_irr_g if score is None else div_s  # equilibrium score: D_g s_eq = b^irr_g
+            j = flat(metric_sq(s, block)) + 2 * div_ds
             out["lb"].append((b_sq + 2 * div_b_irr_g - j).cpu().numpy())
         if not degenerate and div_s is not None:
             out["div_v"].append((div_b - div_s).cpu().numpy())

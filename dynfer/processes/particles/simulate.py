@@ -41,12 +41,11 @@ from dynfer._validation import (
     progress,
     resolve_seed,
 )
-from dynfer.io._model import make_particles
+from dynfer.io._model import make_particles, particle_state_blocks
 from dynfer.processes.particles.model import ActiveParticles
 
 __all__ = ["initial_state", "particle_states", "sample_stationary", "simulate"]
 
-ACTIVE = "active"
 """``obsm`` key of the active coordinates (g or θ), shape (frames, N * n_active)."""
 
 
@@ -346,7 +345,7 @@ def _to_anndata(model: ActiveParticles, frames: np.ndarray, times: np.ndarray, n
     box = np.full(d, np.inf) if model.box is None else np.asarray(model.box, dtype=np.float64)
     source = {"name": "active_particles", "model": _plain(model.config()), **run}
     adata = make_particles(positions, times, box, orientations=orientations,
-                           extra_obsm={ACTIVE: active.reshape(len(frames), -1)}, source=source)
+                           extra_obsm={K.ACTIVE: active.reshape(len(frames), -1)}, source=source)
     if n_replicas > 1:
         adata.obs["replica"] = pd.Categorical(np.repeat(np.arange(n_replicas), n_samples))
     adata.uns["box_lo"] = -box / 2
@@ -381,36 +380,12 @@ def particle_states(adata: ad.AnnData, model: ActiveParticles, *, check_box: boo
     for key in (K.N_PARTICLES, K.DIM):
         if key not in adata.uns:
             raise BadInputError("adata", f"no uns[{key!r}]", "particle AnnData (uns n_particles, dim, box)")
-    if K.POSITIONS not in adata.obsm:
-        raise BadInputError("adata", f"no obsm[{K.POSITIONS!r}]", "particle positions (frames, N * dim)")
-    n, d = int(adata.uns[K.N_PARTICLES]), int(adata.uns[K.DIM])
+    d = int(adata.uns[K.DIM])
     if d != model.dim:
         raise BadInputError("adata", f"uns['dim'] = {d}", f"the model's dim = {model.dim}")
-    frames = adata.n_obs
-    pos = np.asarray(adata.obsm[K.POSITIONS], dtype=np.float64)
-    if pos.shape != (frames, n * d):
-        raise BadInputError("adata", f"obsm['positions'] of shape {pos.shape}", f"({frames}, {n * d})")
     if check_box:
         _check_same_box(adata, model)
-    if ACTIVE in adata.obsm:
-        active = np.asarray(adata.obsm[ACTIVE], dtype=np.float64)
-        if active.shape != (frames, n * model.n_active):
-            raise BadInputError("adata", f"obsm['active'] of shape {active.shape}",
-                                f"({frames}, {n * model.n_active}) for {model.kind.upper()}")
-        active = active.reshape(frames, n, model.n_active)
-    elif model.kind == "abp" and K.ORIENTATIONS in adata.obsm:
-        ori = np.asarray(adata.obsm[K.ORIENTATIONS], dtype=np.float64)
-        if ori.ndim != 2 or ori.shape[0] != frames or ori.shape[1] not in (2 * n, 3 * n):
-            raise BadInputError("adata", f"obsm['orientations'] of shape {ori.shape}",
-                                f"({frames}, {2 * n}) directors (x, y) per particle")
-        ori = ori.reshape(frames, n, -1)
-        active = np.arctan2(ori[..., 1], ori[..., 0])[..., None]
-    else:
-        need = "obsm['active'] (g)" if model.kind == "aoup" else "obsm['active'] (θ) or obsm['orientations']"
-        raise BadInputError("adata", "no active coordinates", f"{need} for {model.kind.upper()}")
-    states = np.concatenate([pos.reshape(frames, n, d), active], axis=-1)
-    if not np.isfinite(states).all():
-        raise BadInputError("adata", "NaN or infinite positions or active coordinates", "finite values")
+    states, _ = particle_state_blocks(adata, model.n_active, angle=model.kind == "abp")
     return states
 
 
