@@ -190,6 +190,8 @@ ESTIMATORS = [
                   _mjp_outputs, ("weights", 3), seeded=False),
     EstimatorCase("entropy_production", ScoreEntropyProduction, EPR_PARAMS, lambda est: est.fit(_epr_samples()),
                   _epr_outputs, ("objective", "nope")),
+    EstimatorCase("entropy_production_cross_fit", ScoreEntropyProduction, {**EPR_PARAMS, "cross_fit": True},
+                  lambda est: est.fit(_epr_samples()), _epr_outputs, ("cross_fit", "yes")),
 ]
 
 FACES = [

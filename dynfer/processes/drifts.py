@@ -152,7 +152,7 @@ class LinearDrift(Drift):
             raise BadInputError("A", f"an array of shape {arr.shape}", "a square (d, d) drift matrix")
         if not np.isfinite(arr).all():
             raise BadInputError("A", "NaN or infinite entries", "a finite drift matrix")
-        self.A = arr
+        self.A = np.array(arr)  # an owned, writable copy: never a view of the caller's (or a read-only) array
 
     @property
     def dim(self) -> int:

@@ -226,6 +226,7 @@ GOOD_PARAMS = {
     "shift": [True, False],
     "n_probes": [1, 4],
     "seed": [0, 7, None],
+    "cross_fit": [False, True],
 }
 BAD_PARAMS = {
     "model": ["transformer", "MLP", None, 3],
@@ -239,6 +240,7 @@ BAD_PARAMS = {
     "lr": [0.0, -1.0, math.nan, math.inf],
     "patience": [0, 1.5],
     "shift": ["yes", 1],
+    "cross_fit": ["yes", 1, None],
     "n_probes": [0],
     "exact_max": [0, -1],
     "seed": [-1, "x"],
@@ -251,6 +253,8 @@ BAD_PARAMS = {
 def params(draw, broken: bool):
     """Estimator parameters: tiny valid ones, with one bad value when ``broken``."""
     chosen = {name: draw(st.sampled_from(values)) for name, values in GOOD_PARAMS.items() if draw(st.booleans())}
+    if chosen.get("model") == "equilibrium":  # cross-fitting multiplies two fitted scores: none here
+        chosen.pop("cross_fit", None)
     if broken:
         name = draw(st.sampled_from(sorted(BAD_PARAMS)))
         chosen[name] = draw(st.sampled_from(BAD_PARAMS[name]))
@@ -272,12 +276,15 @@ def _check_fitted(est: ScoreEntropyProduction, x_shape: tuple[int, ...], particl
     """Everything a successful fit promises (see the module docstring)."""
     for name in ("rate_", "rate_lower_bound_"):
         assert math.isfinite(getattr(est, name)), (name, getattr(est, name))
-    assert est.rate_ >= -1e-6 * (1 + abs(est.rate_)), est.rate_  # a mean of quadratic forms in D_g^{-1} > 0
+    cross = bool(est.cross_fit)
+    if not cross:  # a mean of quadratic forms in D_g^{-1} > 0 (a cross-fitted product can be negative)
+        assert est.rate_ >= -1e-6 * (1 + abs(est.rate_)), est.rate_
     assert math.isfinite(est.rate_stderr_) and est.rate_stderr_ >= 0, est.rate_stderr_
     se_lb = est.rate_lower_bound_stderr_
     n_lb = est.diagnostics_["n_heldout"] or est.diagnostics_["n_samples"]
     assert (math.isfinite(se_lb) and se_lb >= 0) or (math.isnan(se_lb) and n_lb < 2), (se_lb, n_lb)
-    assert set(est.baselines_) == {"score_free", "gaussian", "equilibrium"}
+    assert set(est.baselines_) == {"score_free", "gaussian", "equilibrium"} | (set() if particles
+                                                                              else {"gaussian_cross_fit"})
     for name, b in est.baselines_.items():
         assert math.isfinite(b["rate"]), (name, b)
         assert math.isfinite(b["stderr"]) and b["stderr"] >= 0, (name, b)
@@ -294,7 +301,10 @@ def _check_fitted(est: ScoreEntropyProduction, x_shape: tuple[int, ...], particl
     assert terms.velocity.shape == x_shape and np.isfinite(terms.velocity).all()
     local_shape = (n, x_shape[1]) if particles else (n,)
     assert terms.local.shape == local_shape and np.isfinite(terms.local).all()
-    assert (terms.local >= -1e-6 * (1 + np.abs(terms.local).max())).all()
+    if cross:
+        assert abs(terms.local.mean() - est.rate_) <= 1e-9 * (1 + abs(est.rate_))
+    else:
+        assert (terms.local >= -1e-6 * (1 + np.abs(terms.local).max())).all()
     assert est.per_particle_.shape == ((x_shape[1],) if particles else (0,))
 
 

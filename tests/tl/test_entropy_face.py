@@ -82,7 +82,7 @@ def test_sample_data_writes_results_and_per_sample_outputs(samples_fitted):
     entry = adata.uns[KEY]
     for name in ENTRY_KEYS:
         assert name in entry, name
-    assert set(entry["baselines"]) == {"score_free", "gaussian", "equilibrium"}
+    assert set(entry["baselines"]) == {"score_free", "gaussian", "gaussian_cross_fit", "equilibrium"}
     assert {"fpe_residual", "gap", "n_samples"} <= set(entry["diagnostics"])
     assert entry["use_rep"] == "X"
     assert adata.obsm[f"{KEY}_velocity"].shape == (2000, 2)

@@ -21,6 +21,7 @@ matter. *PNAS* 121, e2318106121. arXiv:2309.12991.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Iterator, Mapping
@@ -33,6 +34,7 @@ from torch import nn
 from dynfer._errors import BadInputError
 from dynfer._validation import check_int, check_positive, make_generator
 from dynfer.estimators._base import Estimator
+from dynfer.estimators.entropy.cross_fit import MeanScore, cross_terms
 from dynfer.estimators.entropy.diffusion import DiffusionSpec, resolve_diffusion
 from dynfer.estimators.entropy.drift_parts import DriftParts, resolve_parity
 from dynfer.estimators.entropy.objectives import dsm_loss, implicit_loss, implicit_terms
@@ -93,6 +95,13 @@ class ScoreEntropyProduction(Estimator):
         score-matching loss :math:`J` is lower than the start's by more than 2 paired standard errors
         (``history_["kept_start"]`` says which was kept): small, near-Gaussian systems otherwise trade a
         well-estimated Gaussian for network variance.
+    cross_fit
+        Fit two scores on disjoint halves of the training samples and estimate the rate by the cross product
+        :math:`E[(b^{irr}_g - D_g\hat s^{(1)}_g)^\top D_g^{-1}(b^{irr}_g - D_g\hat s^{(2)}_g)]` (:mod:`.cross_fit`):
+        the squared score error that biases the plug-in upwards cancels, at twice the training cost. Use it when
+        the rate is a small part of :math:`E|b|^2_{D^{-1}}` (stiff chains, many coordinates per sample). The
+        velocity, the lower bound and the diagnostics use the mean of the two scores; the plain plug-in of that
+        mean is ``diagnostics_["rate_plugin"]``. States ``(n, d)`` with an ``"mlp"`` or ``"gaussian"`` model.
     hidden
         Hidden widths of the MLP.
     k_neighbors, embed_dim, n_heads, n_blocks
@@ -150,6 +159,7 @@ class ScoreEntropyProduction(Estimator):
         noise: tuple[float, float] = (0.3, 0.02),
         shift: bool = True,
         init: str = "auto",
+        cross_fit: bool = False,
         hidden: tuple[int, ...] = (128, 128),
         k_neighbors: int = 16,
         embed_dim: int = 64,
@@ -175,6 +185,7 @@ class ScoreEntropyProduction(Estimator):
         self.noise = noise
         self.shift = shift
         self.init = init
+        self.cross_fit = cross_fit
         self.hidden = hidden
         self.k_neighbors = k_neighbors
         self.embed_dim = embed_dim
@@ -218,6 +229,12 @@ class ScoreEntropyProduction(Estimator):
                                 "'auto' or 'equilibrium' (the Gaussian start is for MLP scores)")
         if not isinstance(self.shift, (bool, np.bool_)):
             raise BadInputError(f"{name}: shift", repr(self.shift), "True or False")
+        if not isinstance(self.cross_fit, (bool, np.bool_)):
+            raise BadInputError(f"{name}: cross_fit", repr(self.cross_fit), "True or False")
+        if self.cross_fit and kind not in ("mlp", "gaussian"):
+            raise BadInputError(f"{name}: cross_fit", f"True with model {kind!r}",
+                                "cross_fit=False, or model 'mlp' or 'gaussian' on states (n, d) (the fitted scores "
+                                "it multiplies)")
         for attr in ("k_neighbors", "embed_dim", "n_heads", "n_blocks", "n_steps", "batch_size", "n_probes",
                      "exact_max", "chunk_size"):
             check_int(getattr(self, attr), f"{name}: {attr}", 1)
@@ -369,39 +386,60 @@ class ScoreEntropyProduction(Estimator):
                                 "coordinates; use 'sliced' or 'dsm'")
         self.objective_ = objective if kind in ("mlp", "transformer") else "none"
         self._net: nn.Module | None = None
+        folds = None
+        if self.cross_fit:
+            rows = perm if kind == "gaussian" else train_rows
+            half = rows.numel() // 2  # >= 5: at least MIN_SAMPLES samples, at most half of them held out
+            folds = [rows[:half], rows[half:]]
         if kind == "gaussian":
             modelled = self._gaussian_coords(c)
-            self._net = GaussianScore.fit(x_t, modelled, [int(k) for k in index])
+            members = [GaussianScore.fit(x_t if r is None else x_t[r], modelled, [int(k) for k in index])
+                       for r in (folds or [None])]
+            self._net = members[0] if folds is None else MeanScore(members)
         elif kind in ("mlp", "transformer"):
-            with torch.random.fork_rng(devices=[]):  # seeded initial weights; the caller's RNG is untouched
-                torch.manual_seed(seed)
-                self._net = self._build_network(x_t.shape[-1], c, spec, mean, std,
-                                                self._output_scale(x_t, std, spec))
-            gaussian_start = kind == "mlp" and self.init in ("auto", "gaussian")
-            if gaussian_start:
-                self._start_gaussian(x_t[train_rows], index)
-                start_weights = {k: v.detach().clone() for k, v in self._net.state_dict().items()}
-            history = self._train(x_t[train_rows], x_t[val_rows], index, block,
-                                  self._noise_scale(x_t, std, index), seed)
-            history["kept_start"] = [0.0]
-            if gaussian_start:
-                # model selection on the held-out score-matching loss J = E|s-hat - s|^2_D - const: keep the
-                # Gaussian start when training did not improve on it (small, near-Gaussian systems overfit)
-                trained = {k: v.detach().clone() for k, v in self._net.state_dict().items()}
-                j_trained = self._heldout_j(x_t[val_rows], index, block, seed)
-                self._net.load_state_dict(start_weights)
-                j_start = self._heldout_j(x_t[val_rows], index, block, seed)
-                diff = j_trained - j_start  # paired: the same samples and probes
-                se = float(diff.std(ddof=1) / math.sqrt(max(diff.size, 1))) if diff.size > 1 else math.inf
-                if float(diff.mean()) < -2.0 * se:  # the network is clearly better than the Gaussian start
-                    self._net.load_state_dict(trained)
-                else:
-                    history["kept_start"] = [1.0]
-                history["heldout_j"] = [float(j_start.mean()), float(j_trained.mean()), se]
+            nets, histories = [], []
+            for i, rows in enumerate(folds or [train_rows]):  # fold i trains from its own seed
+                net, hist = self._fit_network(x_t, rows, val_rows, spec, mean, std, seed + 7919 * i)
+                nets.append(net)
+                histories.append(hist)
+            self._net = nets[0] if folds is None else MeanScore(nets)
+            history = histories[0]
+            for i, hist in enumerate(histories[1:], start=2):
+                history.update({f"{k}_fold{i}": v for k, v in hist.items()})
         self.history_ = history
         self.fit_seconds_ = time.perf_counter() - start
         self._estimate(x_t, val_rows if kind in ("mlp", "transformer") else None, gen)
         return self
+
+    def _fit_network(self, x_t: torch.Tensor, train_rows: torch.Tensor, val_rows: torch.Tensor, spec: DiffusionSpec,
+                     mean: torch.Tensor, std: torch.Tensor, seed: int) -> tuple[nn.Module, dict[str, list[float]]]:
+        """Build, start and train one score network on ``x_t[train_rows]`` (selection on ``x_t[val_rows]``)."""
+        index, block, _ = spec.tensors(self.dtype_, x_t.device)
+        c = x_t.shape[-1]
+        with torch.random.fork_rng(devices=[]):  # seeded initial weights; the caller's RNG is untouched
+            torch.manual_seed(seed)
+            self._net = self._build_network(c, c, spec, mean, std, self._output_scale(x_t, std, spec))
+        gaussian_start = self.model_kind_ == "mlp" and self.init in ("auto", "gaussian")
+        if gaussian_start:
+            self._start_gaussian(x_t[train_rows], index)
+            start_weights = {k: v.detach().clone() for k, v in self._net.state_dict().items()}
+        history = self._train(x_t[train_rows], x_t[val_rows], index, block, self._noise_scale(x_t, std, index), seed)
+        history["kept_start"] = [0.0]
+        if gaussian_start:
+            # model selection on the held-out score-matching loss J = E|s-hat - s|^2_D - const: keep the
+            # Gaussian start when training did not improve on it (small, near-Gaussian systems overfit)
+            trained = {k: v.detach().clone() for k, v in self._net.state_dict().items()}
+            j_trained = self._heldout_j(x_t[val_rows], index, block, seed)
+            self._net.load_state_dict(start_weights)
+            j_start = self._heldout_j(x_t[val_rows], index, block, seed)
+            diff = j_trained - j_start  # paired: the same samples and probes
+            se = float(diff.std(ddof=1) / math.sqrt(max(diff.size, 1))) if diff.size > 1 else math.inf
+            if float(diff.mean()) < -2.0 * se:  # the network is clearly better than the Gaussian start
+                self._net.load_state_dict(trained)
+            else:
+                history["kept_start"] = [1.0]
+            history["heldout_j"] = [float(j_start.mean()), float(j_trained.mean()), se]
+        return self._net, history
 
     def _heldout_j(self, x: torch.Tensor, index: torch.Tensor, block: torch.Tensor, seed: int) -> np.ndarray:
         r"""Per held-out sample, the score-matching terms :math:`|\hat s|^2_D + 2\nabla\cdot(D\hat s)` (same probes)."""
@@ -515,8 +553,22 @@ class ScoreEntropyProduction(Estimator):
                             n_probes=int(self.n_probes), lower_bound=lower_bound, chunk=int(self.chunk_size),
                             generator=generator)
 
+    def _cross(self, x: torch.Tensor, score: nn.Module) -> tuple[np.ndarray, np.ndarray]:
+        """Cross-fitted local and per-coordinate terms of a two-fold :class:`MeanScore` (see :mod:`.cross_fit`)."""
+        index, block, inv = self._spec.tensors(self.dtype_, x.device)
+        first, second = score.members
+        return cross_terms(first, second, self._parts, x, index, block, inv, chunk=int(self.chunk_size))
+
+    def _rate_terms(self, x: torch.Tensor, terms: SampleTerms) -> SampleTerms:
+        """``terms`` with the local and per-coordinate production cross-fitted when ``cross_fit`` is on."""
+        if not isinstance(self._net, MeanScore):
+            return terms
+        local, coord = self._cross(x, self._net)
+        return dataclasses.replace(terms, local=local, per_coordinate=coord)
+
     def _estimate(self, x: torch.Tensor, val_rows: torch.Tensor | None, gen: torch.Generator) -> None:
-        main = self._terms(x, self._net, lower_bound=val_rows is None, generator=gen)
+        plain = self._terms(x, self._net, lower_bound=val_rows is None, generator=gen)
+        main = self._rate_terms(x, plain)
         self.rate_, self.rate_stderr_ = batch_mean(main.local)
         if val_rows is None:
             lb = main.lower_bound
@@ -526,18 +578,26 @@ class ScoreEntropyProduction(Estimator):
         sf = batch_mean(main.score_free)
         baselines = {"score_free": {"rate": sf[0], "stderr": sf[1]},
                      "equilibrium": {"rate": 0.0, "stderr": 0.0}}
-        if self.model_kind_ == "gaussian":
+        if self.model_kind_ == "gaussian" and not self.cross_fit:
             baselines["gaussian"] = {"rate": self.rate_, "stderr": self.rate_stderr_}
         else:
             gauss = GaussianScore.fit(x, self._gaussian_coords(x.shape[-1]), list(self._spec.noisy))
             g_terms = self._terms(x, gauss, lower_bound=False, generator=gen)
             g = batch_mean(g_terms.local)
             baselines["gaussian"] = {"rate": g[0], "stderr": g[1]}
+        if not self._particles:
+            if self.model_kind_ == "gaussian" and self.cross_fit:
+                gx = (self.rate_, self.rate_stderr_)
+            else:
+                gx = batch_mean(self._cross(x, self._gaussian_folds(x))[0])
+            baselines["gaussian_cross_fit"] = {"rate": gx[0], "stderr": gx[1]}
         self.baselines_ = baselines
         diag: dict[str, Any] = {"n_samples": int(x.shape[0]), "n_heldout": int(0 if val_rows is None
                                                                                 else val_rows.numel()),
                                 "gap": float(self.rate_ - self.rate_lower_bound_), "convention": CONVENTION,
                                 "noisy_coordinates": np.asarray(self._spec.noisy, dtype=np.int64)}
+        if main is not plain:
+            diag["rate_plugin"], diag["rate_plugin_stderr"] = batch_mean(plain.local)
         if main.div_v is not None:
             res = main.div_v + main.v_dot_s
             diag["fpe_residual"], diag["fpe_residual_stderr"] = batch_mean(res ** 2)
@@ -551,6 +611,13 @@ class ScoreEntropyProduction(Estimator):
         self.per_coordinate_ = main.per_coordinate.mean(0)
         self.per_particle_ = main.local.mean(0) if self._particles else np.zeros(0)
         self._last_terms = main
+
+    def _gaussian_folds(self, x: torch.Tensor) -> MeanScore:
+        """Gaussian scores fitted on two random halves of ``x`` (the cross-fitted Gaussian baseline)."""
+        rows = torch.randperm(x.shape[0], generator=make_generator(self.seed_ + 5, device="cpu")).to(x.device)
+        half = rows.numel() // 2
+        modelled, noisy = self._gaussian_coords(x.shape[-1]), list(self._spec.noisy)
+        return MeanScore([GaussianScore.fit(x[r], modelled, noisy) for r in (rows[:half], rows[half:])])
 
     def _check_finite_rates(self) -> None:
         """Refuse a non-finite rate (overflow of the dtype, or a degenerate sample): never a silent NaN."""
@@ -627,6 +694,7 @@ class ScoreEntropyProduction(Estimator):
             xt = self._as_states(x)
             terms = self._terms(xt, self._net, lower_bound=True, generator=make_generator(self.seed_ + 2,
                                                                                           device=xt.device))
+            terms = self._rate_terms(xt, terms)
         rate, se = batch_mean(terms.local)
         lb, lb_se = batch_mean(terms.lower_bound)
         sf, sf_se = batch_mean(terms.score_free)
@@ -640,9 +708,13 @@ class ScoreEntropyProduction(Estimator):
         return self._terms(self._as_states(x), self._net, lower_bound=False, generator=None).velocity
 
     def local_production(self, x: Any) -> np.ndarray:
-        r"""The local production :math:`\hat e(x)`: ``(n,)``, or ``(n, N)`` per particle."""
+        r"""The local production :math:`\hat e(x)`: ``(n,)``, or ``(n, N)`` per particle.
+
+        With ``cross_fit=True`` it is the cross-fitted term, and a single sample's term can be negative.
+        """
         self._check_fitted("local_production")
-        return self._terms(self._as_states(x), self._net, lower_bound=False, generator=None).local
+        xt = self._as_states(x)
+        return self._rate_terms(xt, self._terms(xt, self._net, lower_bound=False, generator=None)).local
 
     # ------------------------------------------------------------------ state
     def _get_state(self) -> dict[str, Any]:
@@ -685,14 +757,18 @@ class ScoreEntropyProduction(Estimator):
         self._spec = self._resolve_spec(c)
         self._net = None
         if "network" in state:
+            net = dict(state["network"])
+            prefixes = ["members__0__", "members__1__"] if self.cross_fit else [""]
             if self.model_kind_ == "gaussian":
-                net = state["network"]
-                self._net = GaussianScore(torch.as_tensor(arr(net["mean"]), dtype=self.dtype_),
-                                          torch.as_tensor(arr(net["precision"]), dtype=self.dtype_),
-                                          self._gaussian_coords(c), list(self._spec.noisy))
+                members: list[nn.Module] = [
+                    GaussianScore(torch.as_tensor(arr(net[f"{p}mean"]), dtype=self.dtype_),
+                                  torch.as_tensor(arr(net[f"{p}precision"]), dtype=self.dtype_),
+                                  self._gaussian_coords(c), list(self._spec.noisy)) for p in prefixes]
             else:
-                self._net = self._build_network(c, c, self._spec, mean, std)
-                load_numpy_state(self._net, dict(state["network"]))
+                members = [self._build_network(c, c, self._spec, mean, std) for _ in prefixes]
+            self._net = members[0] if not self.cross_fit else MeanScore(members)
+            if self.model_kind_ != "gaussian":
+                load_numpy_state(self._net, net)
             self._net.to(device=device, dtype=self.dtype_)
         self.rate_ = float(state["rate"])
         self.rate_stderr_ = float(state["rate_stderr"])
