@@ -195,8 +195,9 @@ def _check_spread(adata: AnnData, dtype: np.dtype) -> None:
 
 def pca(
     adata: AnnData,
-    n_comps: int,
+    n_comps: int | None = None,
     *,
+    random_state: int | None = None,
     seed: int | None = None,
     key_added: str = "X_pca",
     copy: bool = False,
@@ -212,11 +213,14 @@ def pca(
     adata
         Data with features in ``X``.
     n_comps
-        Number of components, ``1 <= n_comps <= min(n_obs, n_vars)``.
-    seed
-        ``random_state`` of the randomised / ARPACK solvers, so that the result is reproducible; ``None``:
+        Number of components, ``1 <= n_comps <= min(n_obs, n_vars)``. ``None`` (scanpy's default): 50, or
+        ``min(n_obs, n_vars) - 1`` when that is smaller (at least 1).
+    random_state
+        Seed of the randomised / ARPACK solvers (scanpy's name), so that the result is reproducible; ``None``:
         ``dynfer.settings.seed`` (fresh entropy when that is ``None``); the seed used is recorded in
         ``uns[...]["params"]["seed"]`` (``uns["pca"]`` or ``uns[key_added]``).
+    seed
+        The same as ``random_state`` (dynfer's name elsewhere); give one of the two.
     key_added
         ``obsm`` key of the embedding. With the default ``"X_pca"`` the loadings go to ``varm["PCs"]`` and the
         variances to ``uns["pca"]`` (scanpy's default keys); otherwise to ``varm[key_added]`` and
@@ -237,12 +241,17 @@ def pca(
         If ``n_comps`` is out of range, ``seed`` is not a non-negative integer or ``None``, ``X`` is missing or holds
         NaN.
     """
-    seed = resolve_seed(seed)
+    if random_state is not None and seed is not None and random_state != seed:
+        raise BadInputError("random_state", f"{random_state!r} beside seed={seed!r}",
+                            "one of random_state (scanpy's name) or seed, not two different values")
+    seed = resolve_seed(seed if random_state is None else random_state)
     if not isinstance(adata, AnnData):
         raise BadInputError(f"adata must be an AnnData, got {type(adata).__name__}")
     if adata.X is None:
         raise BadInputError("adata.X is None; pca needs features in X")
     limit = min(adata.n_obs, adata.n_vars)
+    if n_comps is None:  # scanpy's rule (settings.N_PCS = 50)
+        n_comps = max(1, limit - 1 if limit <= 50 else 50)
     if isinstance(n_comps, bool) or not isinstance(n_comps, int | np.integer) or not 1 <= n_comps <= limit:
         raise BadInputError(f"n_comps must be an integer in [1, min(n_obs, n_vars) = {limit}], got {n_comps!r}")
     data = adata.X.data if sparse.issparse(adata.X) else np.asarray(adata.X)

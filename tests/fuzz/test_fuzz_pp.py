@@ -223,10 +223,10 @@ def scale_calls(draw):
     adata = draw(snapshot_data())
     per = draw(st.sampled_from(["dataset", "time", "global", "global", "cell", None]))
     fit = max(1, min(adata.n_obs, adata.n_vars))
-    pca_kwargs = {"n_comps": draw(st.one_of(st.integers(1, fit), st.integers(1, fit),
+    pca_kwargs = {"n_comps": draw(st.one_of(st.integers(1, fit), st.integers(1, fit), st.none(),
                                             st.sampled_from([0, -1, 1.5, "2", 100]))),
-                  "seed": draw(st.one_of(st.integers(0, 99), st.integers(0, 99), st.integers(0, 99),
-                                         st.sampled_from([-1, "s"]))),
+                  draw(st.sampled_from(["seed", "random_state"])): draw(st.one_of(
+                      st.integers(0, 99), st.integers(0, 99), st.integers(0, 99), st.sampled_from([-1, "s"]))),
                   "key_added": draw(st.sampled_from(["X_pca", "X_pca", "X_mine"]))}
     return adata, per, pca_kwargs, draw(st.booleans())
 
@@ -241,7 +241,9 @@ def _scale_property(case):
     res = _run(pp.pca, adata, pca_kwargs, copy)
     if res is not None:
         z = res.obsm[pca_kwargs["key_added"]]
-        assert z.shape == (adata.n_obs, pca_kwargs["n_comps"])
+        limit = min(adata.n_obs, adata.n_vars)
+        want = pca_kwargs["n_comps"] or max(1, limit - 1 if limit <= 50 else 50)  # None: scanpy's rule
+        assert z.shape == (adata.n_obs, want)
 
 
 test_fuzz_standardize_and_pca, test_fuzz_standardize_and_pca_slow = fuzz_pair(

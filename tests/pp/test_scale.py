@@ -125,3 +125,20 @@ def test_pca_refuses_zero_and_unresolvable_variance():
     with pytest.raises(dynfer.BadInputError, match="outside what float32 resolves.*convert it to float64"):
         pca(adata, 2)
     assert "X_pca" not in adata.obsm
+
+
+def test_pca_follows_scanpy_defaults_and_random_state():
+    """n_comps optional (scanpy's rule: min(n_obs, n_vars) - 1 up to 50) and scanpy's random_state keyword."""
+    import scanpy as sc
+
+    adata = _snapshots()
+    out = pca(adata, copy=True, random_state=3)
+    ref = adata.copy()
+    sc.pp.pca(ref, random_state=3, dtype=adata.X.dtype)
+    assert out.obsm["X_pca"].shape == ref.obsm["X_pca"].shape == (adata.n_obs, min(adata.shape) - 1)
+    np.testing.assert_allclose(np.abs(out.obsm["X_pca"]), np.abs(ref.obsm["X_pca"]), rtol=1e-6, atol=1e-10)
+    assert out.uns["pca"]["params"]["seed"] == 3
+    np.testing.assert_array_equal(pca(adata, 2, copy=True, seed=3).obsm["X_pca"],
+                                  pca(adata, 2, copy=True, random_state=3).obsm["X_pca"])
+    with pytest.raises(ValueError, match="random_state"):
+        pca(adata, 2, random_state=1, seed=2)
