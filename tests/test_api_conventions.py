@@ -2,6 +2,7 @@
 
 import inspect
 
+import pandas as pd
 import pytest
 from anndata import AnnData
 
@@ -34,12 +35,26 @@ def test_faces_take_anndata_first():
         assert ann in (AnnData, "AnnData", "ad.AnnData", "anndata.AnnData"), f"{name}: adata: AnnData"
 
 
+#: the keywords of plots that draw cells (scanpy's embedding plots): every other plot says here why it draws none
+CELL_KEYWORDS = {"schrodinger_bridge": ("basis", "components", "color"),
+                 "drift_stream": ("basis", "components", "color"),
+                 # bins coloured by density and production: no obs column to colour by
+                 "entropy_map": ("basis", "components")}
+NOT_CELL_PLOTS = {"bridge_parameters": "theta per refinement round", "mjp_graph": "a graph of states",
+                  "mjp_histograms": "state fractions over time"}
+
+
 def test_plots_share_the_scanpy_keywords():
     for name in dynfer.pl.__all__:
         params = inspect.signature(getattr(dynfer.pl, name)).parameters
-        for kw, default in (("show", None), ("save", None), ("return_fig", False)):
+        for kw, default in (("ax", None), ("show", None), ("save", None), ("return_fig", False)):
             assert kw in params, f"pl.{name} needs {kw}="
             assert params[kw].kind is inspect.Parameter.KEYWORD_ONLY and params[kw].default is default, (name, kw)
+        assert (name in CELL_KEYWORDS) != (name in NOT_CELL_PLOTS), f"pl.{name}: add it to CELL_KEYWORDS or say why not"
+        for kw in CELL_KEYWORDS.get(name, ()):
+            assert kw in params and params[kw].kind is inspect.Parameter.KEYWORD_ONLY, (name, kw)
+        if "components" in params:
+            assert tuple(params["components"].default) == (1, 2), f"pl.{name}: components count from 1"
 
 
 def _fitted_bridge():
@@ -47,7 +62,14 @@ def _fitted_bridge():
 
     rng = np.random.default_rng(0)
     adata = AnnData(np.concatenate([rng.normal(size=(10, 2)) + k for k in range(3)]))
+    adata.var_names = ["gene_a", "gene_b"]
     adata.obs["time"] = np.repeat([0.0, 1.0, 2.0], 10)
+    adata.obs["group"] = pd.Categorical(np.tile(["u", "v"], 15))
+    centred = adata.X - adata.X.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    adata.obsm["X_pca"] = centred @ vt.T  # what scanpy's pca writes: scores and the loadings in varm
+    adata.varm["PCs"] = vt.T
+    adata.obsm["X_umap"] = np.column_stack([np.tanh(adata.X[:, 0]), adata.X[:, 1] ** 3])
     dynfer.tl.schrodinger_bridge(adata, reference="hooke", sigma=0.3, n_iter=1, seed=0)
     return adata
 
@@ -63,28 +85,79 @@ def _fitted_entropy():
 
     x = np.random.default_rng(0).normal(size=(60, 2))
     adata = AnnData(x)
+    adata.var_names = ["gene_a", "gene_b"]
+    adata.obsm["X_pca"] = x[:, ::-1].copy()
     dynfer.tl.entropy_production(adata, drift=np.array([[1.3, -0.7], [0.7, 1.3]]), diffusion=1.0, model="gaussian")
     return adata
 
 
 #: every plot, with the face that fits what it draws (a new plot must add a line here)
-PLOT_INPUTS = {"schrodinger_bridge": _fitted_bridge, "bridge_parameters": _fitted_bridge}
+PLOT_INPUTS = {"schrodinger_bridge": _fitted_bridge, "bridge_parameters": _fitted_bridge,
+               "drift_stream": _fitted_bridge}
 PLOT_INPUTS.update(mjp_graph=_fitted_mjp, mjp_histograms=_fitted_mjp, entropy_map=_fitted_entropy)
+#: how many Axes a plot draws into (passed as ax=)
+N_AXES = {"entropy_map": 2, "bridge_parameters": 1}
 
 
-@pytest.mark.parametrize("name", dynfer.pl.__all__)
-def test_plots_return_what_scanpy_returns(name):
+def _axes_list(shown):
+    from matplotlib.axes import Axes
+
+    assert isinstance(shown, Axes) or (isinstance(shown, list) and all(isinstance(a, Axes) for a in shown)), shown
+    return shown if isinstance(shown, list) else [shown]
+
+
+@pytest.fixture(scope="module")
+def plot_inputs():
     import matplotlib
 
     matplotlib.use("Agg")
+    with dynfer.settings.override(progress=False):
+        return {name: make() for name, make in PLOT_INPUTS.items()}
+
+
+@pytest.mark.parametrize("name", dynfer.pl.__all__)
+def test_plots_return_what_scanpy_returns(name, plot_inputs, tmp_path):
     import matplotlib.pyplot as plt
-    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     assert name in PLOT_INPUTS, f"add pl.{name} to PLOT_INPUTS"
-    adata = PLOT_INPUTS[name]()
+    adata = plot_inputs[name]
     func = getattr(dynfer.pl, name)
     assert isinstance(func(adata, return_fig=True), Figure)
-    shown = func(adata, show=False)
-    assert isinstance(shown, Axes) or (isinstance(shown, list) and all(isinstance(a, Axes) for a in shown))
+    _axes_list(func(adata, show=False))
+    assert func(adata, show=True) is None  # the Agg backend shows nothing, and scanpy returns None when shown
+    assert func(adata, show=False, save=tmp_path / "plot.png") is not None and (tmp_path / "plot.png").stat().st_size
+    n_axes = N_AXES.get(name)
+    fig, own = plt.subplots(1, n_axes or 1, squeeze=False)
+    given = list(own[0]) if n_axes else own[0][0]
+    shown = func(adata, ax=given, show=False)
+    assert _axes_list(shown) == (given if n_axes else [given]), "a plot draws into the Axes it is given"
+    assert func(adata, ax=given, return_fig=True) is fig
+    plt.close("all")
+
+
+@pytest.mark.parametrize("name", sorted(CELL_KEYWORDS))
+def test_cell_plots_take_basis_components_from_one_and_name_their_axes(name, plot_inputs):
+    import matplotlib.pyplot as plt
+
+    from dynfer import BadInputError
+
+    adata = plot_inputs[name]
+    func = getattr(dynfer.pl, name)
+    first = _axes_list(func(adata, show=False))[0]
+    assert (first.get_xlabel(), first.get_ylabel()) == ("gene_a", "gene_b"), "axes carry the variable names"
+    swapped = _axes_list(func(adata, components="2,1", show=False))[0]
+    assert (swapped.get_xlabel(), swapped.get_ylabel()) == ("gene_b", "gene_a")
+    pca = _axes_list(func(adata, basis="X_pca", components=(1, 2), show=False))[0]
+    assert (pca.get_xlabel(), pca.get_ylabel()) == ("PC1", "PC2")
+    for bad in ((0, 1), (1, 3), "1", "a,b", (1, 1)):
+        with pytest.raises(BadInputError, match="components"):
+            func(adata, components=bad, show=False)
+    with pytest.raises(BadInputError, match="basis"):
+        func(adata, basis="X_missing", show=False)
+    if "color" in CELL_KEYWORDS[name]:
+        ax = func(adata, color="group", show=False)
+        assert ax.get_legend() is not None and [t.get_text() for t in ax.get_legend().get_texts()] == ["u", "v"]
+        with pytest.raises(BadInputError, match="color"):
+            func(adata, color="no_such_column", show=False)
     plt.close("all")

@@ -6,7 +6,6 @@ refits.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -21,9 +20,11 @@ from matplotlib.figure import Figure
 from dynfer import _keys as K
 from dynfer._errors import BadInputError
 from dynfer._validation import check_int
+from dynfer.pl._embedding import parse_components
 from dynfer.pl._utils import finish
 from dynfer.tl._entropy_production import DEFAULT_KEY, FACE
 from dynfer.tl._inputs import representation
+from dynfer.tl._names import representation_names
 from dynfer.tl._store import check_inputs, stored_entry
 
 __all__ = ["entropy_grid", "entropy_map"]
@@ -44,14 +45,12 @@ def _points(adata: AnnData, key: str, basis: str | None, components: Sequence[in
         raise BadInputError(f"adata.obsm[{local_key!r}]", f"shape {local.shape} (or NaN values)",
                             f"the finite local production {FACE} writes, one row per observation (refit)")
     rows = _rows(frames, adata.n_obs)
-    comps = _components(components)
     if basis is not None and not isinstance(basis, str):
         raise BadInputError("basis", repr(basis), "None or an obsm key (a string)")
     rep = str(entry.get("use_rep", "X"))
     if rep.startswith(K.POSITIONS) and K.N_PARTICLES in adata.uns:
         n, dim = int(adata.uns[K.N_PARTICLES]), int(adata.uns[K.DIM])
-        if max(comps) > dim:
-            raise BadInputError("components", repr(components), f"position axes counted from 1 (dim = {dim})")
+        comps = [c + 1 for c in parse_components(components, dim, "the position axes")]
         if local.shape[1] != n:
             raise BadInputError(f"adata.obsm[{local_key!r}]", f"shape {local.shape}",
                                 f"({adata.n_obs}, {n}): one local production per particle (refit)")
@@ -72,13 +71,13 @@ def _points(adata: AnnData, key: str, basis: str | None, components: Sequence[in
                               [lo[comps[1] - 1], lo[comps[1] - 1] + box[comps[1] - 1]]])
         return pts, local[rows].reshape(-1), edges, f"x{comps[0]}", f"x{comps[1]}"
     source = rep if basis is None else basis
+    if basis is not None and basis not in adata.obsm:
+        raise BadInputError("basis", repr(basis), f"an obsm key (adata.obsm has {list(adata.obsm.keys())})")
     coords = representation(adata, source)
-    if max(comps) > coords.shape[1]:
-        raise BadInputError("components", repr(components), f"components of {source!r} counted from 1 "
-                            f"(it has {coords.shape[1]})")
-    name = source if source != "X" else "x"
-    pts = coords[rows][:, [comps[0] - 1, comps[1] - 1]]
-    return pts, local[rows, 0], None, f"{name}{comps[0]}", f"{name}{comps[1]}"
+    i, j = parse_components(components, coords.shape[1], repr(source))
+    names = representation_names(adata, source, coords.shape[1])
+    pts = coords[rows][:, [i, j]]
+    return pts, local[rows, 0], None, names[i], names[j]
 
 
 def _rows(frames: Any, n_obs: int) -> np.ndarray:
@@ -103,19 +102,6 @@ def _rows(frames: Any, n_obs: int) -> np.ndarray:
     if rows.size == 0 or rows.min() < -n_obs or rows.max() >= n_obs:
         raise BadInputError("frames", repr(frames), expected)
     return rows
-
-
-def _components(components: Any) -> list[int]:
-    """Two whole components counted from 1."""
-    expected = "two components counted from 1, e.g. (1, 2)"
-    try:
-        values = [float(c) for c in components] if not isinstance(components, str) else None
-    except (TypeError, ValueError):
-        values = None
-    if values is None or len(values) != 2 or any(isinstance(c, (bool, np.bool_)) for c in components) or \
-            not all(math.isfinite(v) and v == int(v) and v >= 1 for v in values):
-        raise BadInputError("components", repr(components), expected)
-    return [int(v) for v in values]
 
 
 def entropy_grid(points: np.ndarray, local: np.ndarray, *, bins: int = 32, edges: np.ndarray | None = None
@@ -173,7 +159,7 @@ def entropy_map(
     key: str = DEFAULT_KEY,
     *,
     basis: str | None = None,
-    components: Sequence[int] = (1, 2),
+    components: str | Sequence[int] = (1, 2),
     frames: Any = None,
     bins: int = 32,
     cmap: str = "magma",
@@ -199,13 +185,14 @@ def entropy_map(
         For sample data: the ``obsm`` key of an embedding (``X_pca``, ``X_umap``; default: the representation
         fitted). Particle data are drawn at their positions.
     components
-        The two components (or position axes) to draw, counted from 1.
+        The two components (or position axes) to draw, counted from 1 (``"1,2"`` or ``(1, 2)``). Axes are labelled
+        with the representation's names (``var_names``, ``PC1``, ...; ``x1``, ``x2`` for positions).
     frames
         Rows (frames) to pool (``None``: all).
     bins
         Bins per axis.
     cmap
-        Colour map.
+        Colour map. (The bins are coloured by density and production, so there is no ``color=`` column.)
     ax
         Two Axes to draw into (``None``: a new figure).
     show, save, return_fig

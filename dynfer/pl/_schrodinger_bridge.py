@@ -1,52 +1,70 @@
-"""Plots of a fitted Schrödinger bridge: snapshots with bridge trajectories, and θ across refinement rounds.
+"""Plots of a fitted Schrödinger bridge: cells with bridge paths, and θ across refinement rounds.
 
-Both load the estimator that :func:`dynfer.tl.schrodinger_bridge` stored; neither refits.
+Both load the estimator that :func:`dynfer.tl.schrodinger_bridge` stored; neither refits. The paths drawn are the
+bridge's own (:meth:`~dynfer.estimators.bridges.SchrodingerBridge.trajectories`: each line is one path of the
+multi-marginal bridge, through every observation time), not independent marginal samples joined by lines.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 import torch
 from anndata import AnnData
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from dynfer._errors import BadInputError
-from dynfer.pl._utils import finish, new_axes
-from dynfer.tl._inputs import InputSpec, representation
+from dynfer._validation import check_int
+from dynfer.estimators._base import resolve_seed
+from dynfer.estimators.bridges.estimator import SchrodingerBridge
+from dynfer.pl._embedding import embedding, parse_components
+from dynfer.pl._utils import finish, new_axes, scatter_cells
+from dynfer.tl._inputs import InputSpec
 from dynfer.tl._schrodinger_bridge import DEFAULT_KEY, FACE
 from dynfer.tl._store import load_estimator, stored_entry
 
-__all__ = ["bridge_parameters", "schrodinger_bridge"]
+__all__ = ["bridge_parameters", "fitted_bridge", "schrodinger_bridge"]
 
 
-def _scatter(ax: Axes, x: np.ndarray, y: np.ndarray, values: pd.Series, label: str) -> None:
-    """Points coloured by a numeric column (colour bar) or a categorical one (legend)."""
-    if pd.api.types.is_numeric_dtype(values) and not isinstance(values.dtype, pd.CategoricalDtype):
-        sc = ax.scatter(x, y, c=values.to_numpy(dtype=np.float64), s=6, cmap="viridis", alpha=0.6, linewidths=0)
-        ax.figure.colorbar(sc, ax=ax, label=label)
-        return
-    cats = pd.Categorical(values)
-    colours = plt.get_cmap("tab20")(np.linspace(0, 1, max(len(cats.categories), 1)))
-    for code, cat in enumerate(cats.categories):
-        at = cats.codes == code
-        ax.scatter(x[at], y[at], s=6, color=colours[code], alpha=0.6, linewidths=0, label=str(cat))
-    ax.legend(title=label, markerscale=2, fontsize="small", loc="best")
+def fitted_bridge(adata: AnnData, key: str, verify: bool) -> tuple[SchrodingerBridge, InputSpec]:
+    """The stored bridge in ``uns[key]`` (loaded, never refitted) and what its fit read."""
+    entry = stored_entry(adata, key, face=FACE)
+    est = load_estimator(adata, key, verify=verify)
+    if not isinstance(est, SchrodingerBridge):
+        raise BadInputError(f"adata.uns[{key!r}]", f"a {type(est).__name__}", f"a Schrödinger bridge ({FACE})")
+    return est, InputSpec.from_dict(dict(entry["inputs"]))
+
+
+def _paths(est: SchrodingerBridge, n_paths: int, n_times: int | None, seed: Any) -> np.ndarray:
+    """``(T, n_paths, d)`` bridge paths (a seeded choice among the stored ones), on the bridge grid or resampled."""
+    grid, paths = est.trajectories()
+    rng = np.random.default_rng(resolve_seed(seed) if not isinstance(seed, torch.Generator) else seed.initial_seed())
+    pick = np.sort(rng.choice(paths.shape[1], size=min(n_paths, paths.shape[1]), replace=False))
+    paths = paths[:, pick].astype(np.float64)
+    if n_times is None:
+        return paths
+    tq = np.linspace(grid[0], grid[-1], n_times)
+    out = np.empty((n_times, *paths.shape[1:]))
+    for p in range(paths.shape[1]):  # piecewise-linear along each path between its grid points
+        for j in range(paths.shape[2]):
+            out[:, p, j] = np.interp(tq, grid, paths[:, p, j])
+    return out
 
 
 def schrodinger_bridge(
     adata: AnnData,
     *,
     key: str = DEFAULT_KEY,
-    dims: Sequence[int] = (0, 1),
+    basis: str | None = None,
+    components: str | Sequence[int] = (1, 2),
     color: str | None = None,
     n_paths: int = 30,
-    n_times: int = 60,
+    n_times: int | None = None,
     seed: int | torch.Generator | None = None,
     verify: bool = True,
     ax: Axes | None = None,
@@ -54,9 +72,12 @@ def schrodinger_bridge(
     save: str | os.PathLike | None = None,
     return_fig: bool = False,
 ) -> Axes | Figure | None:
-    """Snapshots coloured by ``color`` (default: the time), with ``n_paths`` bridge trajectories drawn through them.
+    """The cells coloured by ``color`` (default: the time), with ``n_paths`` bridge paths drawn through them.
 
-    The trajectories are sampled from the stored estimator (:func:`dynfer.tl.load_estimator`): a sampling, no refit.
+    The paths are drawn from the stored bridge (:func:`dynfer.tl.load_estimator`, no refit): each line is one path
+    of the fitted multi-marginal bridge on its own time grid. On a ``basis`` other than the fitted representation
+    the paths are mapped as :mod:`dynfer.pl._embedding` describes (exactly for a linear basis such as ``X_pca`` of
+    ``X``, by a k-nearest-cell average for a non-linear one such as ``X_umap``).
 
     Parameters
     ----------
@@ -64,16 +85,20 @@ def schrodinger_bridge(
         AnnData fitted by :func:`dynfer.tl.schrodinger_bridge`.
     key
         Its ``key_added``.
-    dims
-        The two coordinates of the fitted representation to draw.
+    basis
+        ``obsm`` key of the embedding to draw in (``"X_pca"``, ``"X_umap"``, or ``"umap"``); ``None``: the fitted
+        representation.
+    components
+        The two coordinates of the basis to draw, counted from 1 (``"1,2"`` or ``(1, 2)``).
     color
         Column of ``obs`` to colour the cells by (numeric: colour bar; categorical: legend); default the time.
     n_paths
-        Number of trajectories drawn.
+        Number of bridge paths drawn (a seeded choice among the stored ones).
     n_times
-        Time points per trajectory.
+        ``None`` (default): each path on the bridge's own grid; an int: resampled at that many equally spaced times
+        (piecewise-linearly between grid points).
     seed
-        Seed of the trajectories (``None``: ``settings.seed``).
+        Seed of the choice of paths (``None``: ``settings.seed``).
     verify
         Refuse data changed since the fit (see :func:`dynfer.tl.load_estimator`).
     ax
@@ -90,28 +115,24 @@ def schrodinger_bridge(
     Axes, Figure or None
         The figure if ``return_fig``; the Axes when the figure is not shown; else ``None``.
     """
-    entry = stored_entry(adata, key, face=FACE)
-    est = load_estimator(adata, key, verify=verify)
-    spec = InputSpec.from_dict(dict(entry["inputs"]))
-    x = representation(adata, spec.use_rep)
-    if len(dims) != 2:
-        raise BadInputError(f"dims must name two coordinates, got {tuple(dims)}")
-    i, j = (int(d) for d in dims)
-    if min(i, j) < 0 or max(i, j) >= x.shape[1]:
-        raise BadInputError(f"dims {tuple(dims)} out of range for {x.shape[1]} features of {spec.use_rep}")
+    est, spec = fitted_bridge(adata, key, verify)
+    n_paths = check_int(n_paths, "n_paths", 1)
+    if n_times is not None:
+        n_times = check_int(n_times, "n_times", 2)
     colour_key = spec.obs_keys[0] if color is None else color
-    if colour_key not in adata.obs:
-        raise BadInputError(f"color={colour_key!r} is not a column of adata.obs")
-    times = np.asarray(est.times_, dtype=np.float64)
-    grid = np.linspace(times[0], times[-1], int(n_times))
-    traj = np.stack(est.sample(grid, n=min(int(n_paths), est.paths_.shape[1]), seed=seed))
+    if not isinstance(colour_key, str) or colour_key not in adata.obs:
+        raise BadInputError("color", repr(color), f"a column of adata.obs (columns: {list(adata.obs.columns)})")
+    emb = embedding(adata, spec.use_rep, basis)
+    i, j = parse_components(components, emb.cells.shape[1], basis or spec.use_rep)
+    traj = _paths(est, n_paths, n_times, seed)
+    shape = traj.shape
+    drawn = emb.points(traj.reshape(-1, shape[2])).reshape(shape[0], shape[1], -1)
     fig, ax = new_axes(ax, (5, 4))
-    _scatter(ax, x[:, i], x[:, j], adata.obs[colour_key], colour_key)
-    ax.plot(traj[:, :, i], traj[:, :, j], color="k", lw=0.6, alpha=0.5)
-    names = list(adata.var_names) if spec.use_rep == "X" else [f"{spec.use_rep}[{k}]" for k in range(x.shape[1])]
-    ax.set_xlabel(str(names[i]))
-    ax.set_ylabel(str(names[j]))
-    ax.set_title(f"Schrödinger bridge ({est.reference_.family} reference)")
+    scatter_cells(ax, emb.cells[:, i], emb.cells[:, j], adata.obs[colour_key], colour_key)
+    ax.plot(drawn[:, :, i], drawn[:, :, j], color="k", lw=0.6, alpha=0.5)
+    ax.set_xlabel(emb.names[i])
+    ax.set_ylabel(emb.names[j])
+    ax.set_title(f"Schrödinger bridge ({est.reference_.family} reference): {shape[1]} bridge paths")
     return finish(fig, ax, show=show, save=save, return_fig=return_fig)
 
 
@@ -120,13 +141,15 @@ def bridge_parameters(
     *,
     key: str = DEFAULT_KEY,
     truth: dict[str, float] | None = None,
+    ax: Axes | Sequence[Axes] | None = None,
     show: bool | None = None,
     save: str | os.PathLike | None = None,
     return_fig: bool = False,
 ) -> Figure | list[Axes] | None:
     """Each scalar reference parameter θ against the refinement round (with ``truth`` as dashed lines if given).
 
-    Reads the stored results only (no data, no refit).
+    Reads the stored results only (no data, no refit). A parameter plot, not an embedding: it has no ``basis``,
+    ``components`` or ``color``.
 
     Parameters
     ----------
@@ -136,6 +159,8 @@ def bridge_parameters(
         Its ``key_added``.
     truth
         Known generating values, drawn for comparison.
+    ax
+        One Axes per scalar parameter (in the parameters' sorted order), or ``None`` for a new figure.
     show, save, return_fig
         As in :func:`schrodinger_bridge`.
 
@@ -145,15 +170,27 @@ def bridge_parameters(
         The figure if ``return_fig``; one Axes per parameter when the figure is not shown; else ``None``.
     """
     entry = stored_entry(adata, key, face=FACE)
-    theta = {k: np.asarray(v) for k, v in entry["results"]["theta"].items() if np.asarray(v).ndim == 1}
+    results = entry.get("results")
+    if not hasattr(results, "get") or not hasattr(results.get("theta"), "items"):
+        raise BadInputError(f"adata.uns[{key!r}]", "no results['theta']", f"the entry {FACE} writes (refit)")
+    theta = {k: np.asarray(v) for k, v in results["theta"].items() if np.asarray(v).ndim == 1}
     if not theta:
         raise BadInputError("this reference has no scalar parameters to plot (e.g. brownian or network drifts)")
-    fig, axes = plt.subplots(1, len(theta), figsize=(2.6 * len(theta), 2.6), squeeze=False)
-    for ax, (name, values) in zip(axes[0], sorted(theta.items()), strict=True):
-        ax.plot(np.arange(1, len(values) + 1), values, "o-", ms=3)
+    if ax is None:
+        fig, grid = plt.subplots(1, len(theta), figsize=(2.6 * len(theta), 2.6), squeeze=False)
+        axes = list(grid[0])
+    else:
+        axes = list(ax) if isinstance(ax, (list, tuple, np.ndarray)) else [ax]
+        if len(axes) != len(theta) or not all(isinstance(a, Axes) for a in axes):
+            raise BadInputError("ax", f"{len(axes)} object(s)",
+                                f"None or {len(theta)} matplotlib Axes, one per parameter {sorted(theta)}")
+        fig = axes[0].figure
+    for a, (name, values) in zip(axes, sorted(theta.items()), strict=True):
+        a.plot(np.arange(1, len(values) + 1), values, "o-", ms=3)
         if truth and name in truth:
-            ax.axhline(truth[name], color="k", ls="--", lw=1)
-        ax.set_title(name)
-        ax.set_xlabel("round")
-    fig.tight_layout()
-    return finish(fig, list(axes[0]), show=show, save=save, return_fig=return_fig)
+            a.axhline(truth[name], color="k", ls="--", lw=1)
+        a.set_title(name)
+        a.set_xlabel("round")
+    if ax is None:
+        fig.tight_layout()
+    return finish(fig, axes, show=show, save=save, return_fig=return_fig)

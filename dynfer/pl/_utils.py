@@ -8,12 +8,14 @@ from typing import Any
 
 import matplotlib
 import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from dynfer._errors import BadInputError
 
-__all__ = ["finish", "new_axes"]
+__all__ = ["finish", "new_axes", "scatter_cells"]
 
 
 def new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
@@ -24,6 +26,23 @@ def new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axe
     if not isinstance(ax, Axes):
         raise BadInputError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
     return ax.figure, ax
+
+
+def scatter_cells(ax: Axes, x: np.ndarray, y: np.ndarray, values: pd.Series, label: str, *, size: float = 6,
+                  alpha: float = 0.6) -> None:
+    """Cells coloured by an ``obs`` column, as scanpy does: numeric with a colour bar, categorical with a legend."""
+    if pd.api.types.is_numeric_dtype(values) and not isinstance(values.dtype, pd.CategoricalDtype) \
+            and not pd.api.types.is_bool_dtype(values):
+        sc = ax.scatter(x, y, c=values.to_numpy(dtype=np.float64), s=size, cmap="viridis", alpha=alpha,
+                        linewidths=0)
+        ax.figure.colorbar(sc, ax=ax, label=label)
+        return
+    cats = pd.Categorical(values.astype(str) if not isinstance(values.dtype, pd.CategoricalDtype) else values)
+    colours = plt.get_cmap("tab20")(np.linspace(0, 1, max(len(cats.categories), 1)))
+    for code, cat in enumerate(cats.categories):
+        at = cats.codes == code
+        ax.scatter(x[at], y[at], s=size, color=colours[code], alpha=alpha, linewidths=0, label=str(cat))
+    ax.legend(title=label, markerscale=2, fontsize="small", loc="best")
 
 
 def _interactive_backend() -> bool:

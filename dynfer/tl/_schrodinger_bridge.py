@@ -14,7 +14,9 @@ from dynfer import _keys as K
 from dynfer._errors import BadInputError
 from dynfer.estimators._base import check_param_names
 from dynfer.estimators.bridges.estimator import SchrodingerBridge
-from dynfer.tl._inputs import InputSpec, as_actual, snapshots
+from dynfer.tl._bridge_outputs import TRANSITION_MASS, reference_drift, transition_matrix, warn_non_finite
+from dynfer.tl._inputs import InputSpec, as_actual, representation, snapshots
+from dynfer.tl._names import representation_names
 from dynfer.tl._store import load_estimator, store_estimator, stored_entry
 
 __all__ = ["interpolate", "schrodinger_bridge"]
@@ -35,6 +37,7 @@ def schrodinger_bridge(
     train_value: str = "train",
     seed: int | torch.Generator | None = None,
     key_added: str = DEFAULT_KEY,
+    transitions: bool = True,
     copy: bool = False,
     **kwargs: Any,
 ) -> AnnData | None:
@@ -71,7 +74,11 @@ def schrodinger_bridge(
     seed
         Seed of the fit (``None``: ``settings.seed``); the resolved seed is stored.
     key_added
-        The fitted estimator goes to ``uns[key_added]``.
+        The fitted estimator goes to ``uns[key_added]``; the drift and transitions to ``obsm`` / ``obsp`` under
+        names that start with it.
+    transitions
+        Also write the cell-cell transition matrix ``obsp[f"{key_added}_transitions"]`` (one more coupling per
+        pair of consecutive times, the cost of one P-step; ``False`` skips it).
     copy
         Return a modified copy instead of writing into ``adata``.
     **kwargs
@@ -84,6 +91,17 @@ def schrodinger_bridge(
         A copy when ``copy=True``, else ``None``. Writes ``uns[key_added]`` (see :mod:`dynfer.tl._store`):
         ``params`` (every parameter), ``state`` (reference weights, bridge paths, σ), ``results`` (``theta`` per
         round, ``loss_before``/``loss_after``, ``sigma``, ``times``, ``family``) and ``inputs`` (the fingerprint).
+        Also, for other tools (see :mod:`dynfer.tl._bridge_outputs`):
+
+        * ``obsm[f"{key_added}_drift"]`` ``(n_obs, d)``: the refined reference drift :math:`f_\theta(x_i)` at every
+          cell in the fitted representation's coordinates (a velocity field for scvelo / CellRank plots; with
+          ``use_rep="X_<b>"`` also as ``obsm[f"{key_added}_drift_<b>"]``, where scvelo's
+          ``velocity_embedding_stream(adata, basis="<b>", vkey=f"{key_added}_drift")`` reads it);
+        * ``obsp[f"{key_added}_transitions"]`` (``transitions=True``): a row-stochastic CSR matrix, each cell's
+          successor law at the next time under the bridge coupling, sparsified to 99 % of each row's mass, with
+          self-loops at the last time, for ``cellrank.kernels.PrecomputedKernel(adata,
+          obsp_key=f"{key_added}_transitions")``; its rule in ``uns[f"{key_added}_transitions_params"]``.
+
         Nothing is written if the fit fails.
     """
     check_param_names(SchrodingerBridge, kwargs, "dynfer.tl.schrodinger_bridge")
@@ -92,12 +110,41 @@ def schrodinger_bridge(
     xs, times = snapshots(adata, spec)
     if len(times) < 3:
         raise BadInputError(f"obs[{time_key!r}] has {len(times)} distinct (training) time(s); at least 3 are needed")
+    if not isinstance(transitions, (bool, np.bool_)):
+        raise BadInputError("transitions", repr(transitions), "True or False")
+    if not isinstance(key_added, str) or not key_added or "/" in key_added:
+        raise BadInputError("key_added", repr(key_added), "a non-empty string without '/'")
     est = SchrodingerBridge(reference, sigma=sigma, n_iter=n_iter, seed=seed, **kwargs).fit(xs, times)
+    outputs = _outputs(adata, est, spec, key_added, bool(transitions))  # computed before anything is written
     out = adata.copy() if copy else adata
     as_actual(out)
     store_estimator(out, est, key_added=key_added, use_rep=use_rep, obs_keys=(time_key,), train_key=train_key,
                     train_value=train_value)
+    for slot, values in outputs.items():
+        for name, value in values.items():
+            getattr(out, slot)[name] = value
     return out if copy else None
+
+
+def _outputs(adata: AnnData, est: SchrodingerBridge, spec: InputSpec, key: str, transitions: bool
+             ) -> dict[str, dict[str, Any]]:
+    """``{"obsm": ..., "obsp": ..., "uns": ...}``: the drift at every cell and the transition matrix."""
+    x = representation(adata, spec.use_rep)
+    where = "X" if spec.use_rep == "X" else f"obsm[{spec.use_rep!r}]"
+    warn_non_finite(x, where)
+    drift = reference_drift(est, x)
+    obsm = {f"{key}_drift": drift}
+    if spec.use_rep.startswith("X_") and "+" not in spec.use_rep:
+        obsm[f"{key}_drift_{spec.use_rep[2:]}"] = drift.copy()
+    out: dict[str, dict[str, Any]] = {"obsm": obsm, "obsp": {}, "uns": {}}
+    if transitions:
+        t = adata.obs[spec.obs_keys[0]].to_numpy(dtype=np.float64)
+        out["obsp"][f"{key}_transitions"] = transition_matrix(est, x, t, mass=TRANSITION_MASS)
+        out["uns"][f"{key}_transitions_params"] = {
+            "params": {"rule": "sparsified bridge coupling to the next time", "mass": TRANSITION_MASS,
+                       "last_time": "self-loops", "time_key": spec.obs_keys[0], "use_rep": spec.use_rep,
+                       "reference": est.reference_.family, "sigma": float(est.sigma_)}}
+    return out
 
 
 def interpolate(
@@ -134,7 +181,8 @@ def interpolate(
     Returns
     -------
     AnnData
-        Sampled particles in ``X`` (the fitted representation's features) with ``obs["time"]``.
+        Sampled particles in ``X`` (the fitted representation's features, named as in the fit: ``var_names`` for
+        ``X``, the columns of an ``obsm`` data frame, ``PC1, PC2, ...`` for ``X_pca``) with ``obs["time"]``.
     """
     try:
         tq = np.asarray(times, dtype=np.float64)
@@ -155,6 +203,5 @@ def interpolate(
     obs.index = obs.index.astype(str)
     out = AnnData(X=x, obs=obs)
     use_rep = str(adata.uns[key]["inputs"]["use_rep"])
-    if use_rep == "X" and adata.n_vars == x.shape[1]:
-        out.var_names = adata.var_names.copy()
+    out.var_names = representation_names(adata, use_rep, x.shape[1])
     return out
