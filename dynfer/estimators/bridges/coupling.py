@@ -51,11 +51,21 @@ from dynfer._validation import as_tensor, check_positive, make_generator
 from dynfer.processes.sde import brownian_bridge
 from dynfer.processes.transport import ot_plan
 
-__all__ = ["bridge_paths", "couple", "gaussian_transition", "sample_pairs", "transition_cost"]
+__all__ = ["BridgeNumericalError", "bridge_paths", "couple", "gaussian_transition", "robust_cholesky", "sample_pairs",
+           "transition_cost"]
 
 Drift = Callable[[torch.Tensor], torch.Tensor]
 Exact = Literal["linear"] | tuple[torch.Tensor, torch.Tensor] | None
 _CHUNK = 2**24  # elements of the (rows, m, d) difference block held at once in transition_cost
+
+
+class BridgeNumericalError(BadInputError, FloatingPointError):
+    """A numerical failure of the P-step (diverged moments or paths, a covariance that is not positive definite).
+
+    Both a :class:`~dynfer.BadInputError`, whose message names the option to change, and a
+    :class:`FloatingPointError`, which :class:`~dynfer.estimators.bridges.SchrodingerBridge` catches to retry the
+    P-step with finer steps before giving up.
+    """
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -145,6 +155,41 @@ def _van_loan(A: torch.Tensor, b: torch.Tensor, sigma2: torch.Tensor, dt: torch.
     aug[..., :d, d] = b64
     c = torch.linalg.matrix_exp(aug * dt64)[..., :d, d]
     return phi.to(A.dtype), c.to(A.dtype), cov.to(A.dtype)
+
+
+def robust_cholesky(cov: torch.Tensor, what: str = "covariance", *, max_tries: int = 6) -> torch.Tensor:
+    r"""Cholesky factors of a batch ``(..., d, d)`` of covariances, with diagonal jitter where one fails.
+
+    A matrix whose factorisation fails (rounding, or a moment / transition recursion that lost positive
+    definiteness) is retried as :math:`\tfrac12(\Sigma + \Sigma^\top) + \lambda\,\bar s\,I` with
+    :math:`\bar s = \operatorname{tr}\Sigma / d` (the mean variance) and :math:`\lambda = 10^{-10}, 10^{-8},
+    \dots` (``max_tries`` values); the matrices that factor are left untouched.
+
+    Raises
+    ------
+    FloatingPointError
+        When a matrix holds non-finite entries or still fails with the largest jitter.
+    """
+    sym = 0.5 * (cov + cov.transpose(-1, -2))
+    if not bool(torch.isfinite(sym).all()):
+        raise BridgeNumericalError(f"{what} holds non-finite entries (the reference drift is too stiff over the step)")
+    chol, info = torch.linalg.cholesky_ex(sym)
+    if not bool((info != 0).any()):
+        return chol
+    d = sym.shape[-1]
+    eye = torch.eye(d, dtype=sym.dtype, device=sym.device)
+    scale = torch.diagonal(sym, dim1=-2, dim2=-1).abs().mean(-1).clamp_min(torch.finfo(sym.dtype).tiny)
+    for i in range(max_tries):
+        bad = info != 0
+        lam = 10.0 ** (-10 + 2 * i)
+        fix, info_fix = torch.linalg.cholesky_ex(sym[bad] + (lam * scale[bad])[..., None, None] * eye)
+        chol[bad] = fix
+        info = info.clone()
+        info[bad] = info_fix
+        if not bool((info != 0).any()):
+            return chol
+    raise BridgeNumericalError(f"{what} is not positive definite even with a diagonal jitter of "
+                             f"{10.0 ** (-10 + 2 * (max_tries - 1)):g} of its mean variance")
 
 
 # ------------------------------------------------------------------------------------------------ step 1
@@ -237,7 +282,7 @@ def gaussian_transition(
         m = m + (h / 6) * (k1m + 2 * k2m + 2 * k3m + k4m)
         S = S + (h / 6) * (k1S + 2 * k2S + 2 * k3S + k4S)
     if not bool(torch.isfinite(m).all() and torch.isfinite(S).all()):
-        raise FloatingPointError("the moment ODEs diverged (non-finite mean or covariance): the drift is too stiff "
+        raise BridgeNumericalError("the moment ODEs diverged (non-finite mean or covariance): the drift is too stiff "
                                  f"for {n_rk4} RK4 steps over dt={dt:g}; raise n_rk4")
     return m, 0.5 * (S + S.transpose(-1, -2))
 
@@ -293,10 +338,8 @@ def _cost(drift, xs, ys, dt, sigma, n_rk4, exact, wide: torch.dtype) -> torch.Te
     mean, cov, ys = mean.to(wide), cov.to(wide), ys.to(wide)
     n, d = mean.shape
     shared = drift is None or exact is not None
-    chol, info = torch.linalg.cholesky_ex(cov[:1] if shared else cov)
-    if bool((info != 0).any()):
-        raise BadInputError("the transition covariance is not positive definite (moment ODE inaccuracy): raise n_rk4 "
-                            "or shorten the interval")
+    chol = robust_cholesky(cov[:1] if shared else cov, "the transition covariance (moment ODE inaccuracy: raise "
+                           "n_rk4 or shorten the interval)")
     logdet = 2 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)  # (n,) or (1,)
     m = ys.shape[0]
     rows = max(1, _CHUNK // max(1, m * d))
@@ -433,6 +476,7 @@ def bridge_paths(
     *,
     seed: int | torch.Generator | None = None,
     n_flow: int = 4,
+    noise: bool = True,
 ) -> torch.Tensor:
     r"""Paths ``(n_steps + 1, n, d)`` of the reference pinned at ``x_start`` (time ``t0``) and ``x_end`` (``t1``).
 
@@ -473,6 +517,11 @@ def bridge_paths(
         RK4 steps for the deterministic flow :math:`\varphi_\tau(X_t)` in the guiding residual (see Notes);
         ``0`` uses the auxiliary affine mean :math:`\Phi_\tau X_t + c_\tau` instead (the plain Schauer et al.
         proposal, cheaper, poor over long intervals of strongly nonlinear dynamics).
+    noise
+        ``False`` drops the Brownian increments: the straight line for ``drift=None`` and the noise-free guided path
+        otherwise, which is the bridge's conditional mean :math:`E[X_t \mid X_{t_0}, X_{t_1}]` for affine drifts
+        (the guided SDE is then affine in :math:`X`, so its mean solves the same equation without noise) and an
+        approximation of it for nonlinear ones.
 
     Returns
     -------
@@ -504,6 +553,9 @@ def bridge_paths(
     gen = make_generator(seed, a.device)
     if drift is None:
         grid = torch.linspace(t0f, t1f, n_steps + 1, dtype=torch.float64, device=a.device).to(a.dtype)
+        if not noise:
+            w = ((grid - t0f) / (t1f - t0f))[:, None, None]
+            return a[None] + w * (b - a)[None]
         return brownian_bridge(a, b, grid, sigma=s2.sqrt(), seed=gen)
     h = (t1f - t0f) / n_steps
     out = torch.empty((n_steps + 1, n, d), dtype=a.dtype, device=a.device)
@@ -517,17 +569,22 @@ def bridge_paths(
         phis.append(phis[-1] @ phi_h)
         cs.append((phis[-2] @ c_h[:, :, None])[:, :, 0] + cs[-1])
         covs.append(phis[-2] @ cov_h @ phis[-2].transpose(-1, -2) + covs[-1])
-    std = (s2 * h).sqrt()
+    std = (s2 * h).sqrt() if noise else torch.zeros_like(s2)
     x = a.detach()
     with torch.no_grad():
         for k in range(n_steps - 1):
             tau = n_steps - k  # remaining steps: tau * h
             phi, c, cov = phis[tau - 1], cs[tau - 1], covs[tau - 1]
             resid = b - _flow(drift, x, tau * h, n_flow) if n_flow else b - (phi @ x[:, :, None])[:, :, 0] - c
-            chol = torch.linalg.cholesky(0.5 * (cov + cov.transpose(-1, -2)))
+            chol = robust_cholesky(cov, "the guided bridge's auxiliary covariance")
             v = torch.cholesky_solve(resid[:, :, None], chol)
             guide = s2 * (phi.transpose(-1, -2) @ v)[:, :, 0]
             noise = torch.randn(a.shape, generator=gen, dtype=a.dtype, device=a.device)
             x = x + h * (_eval_drift(drift, x) + guide) + std * noise
             out[k + 1] = x
+    if not bool(torch.isfinite(out).all()):
+        bad = int((~torch.isfinite(out)).any(-1).any(0).sum())
+        raise BridgeNumericalError(f"{bad} of {n} guided bridge paths diverged (Euler step {h:.3g} over "
+                                 f"[{t0f:g}, {t1f:g}] with {n_flow} flow steps): the reference drift is too stiff "
+                                 "for this step; raise steps_per_unit (or coupling_kwargs n_flow)")
     return out

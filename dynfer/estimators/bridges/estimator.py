@@ -30,10 +30,12 @@ from torch import nn
 from dynfer._errors import BadInputError
 from dynfer._validation import as_tensor, check_int, check_positive, make_generator, progress
 from dynfer.estimators._base import Estimator, resolve_seed
+from dynfer.estimators.bridges.coupling import BridgeNumericalError
 from dynfer.estimators.bridges.drift_fit import euler_residual_loss, fit_reference
 from dynfer.estimators.bridges.initialisation import INIT_METHODS, initialise_reference
 from dynfer.estimators.bridges.references import ReferenceDrift, as_reference, make_reference
 from dynfer.estimators.bridges.stitching import stitch
+from dynfer.processes.transport import OTConvergenceWarning
 
 __all__ = ["SchrodingerBridge", "auto_sigma"]
 
@@ -79,14 +81,62 @@ def _check_options(value: Any, name: str, allowed: Sequence[str] | None = None) 
     return dict(value)
 
 
-def auto_sigma(snapshots: Sequence[torch.Tensor]) -> float:
-    r"""The data-scaled default noise level: a tenth of the mean per-feature standard deviation of all snapshots.
+SIGMA_TEMPERATURE = 1.0 / 300.0  # the default's entropic temperature, as a fraction of the centred pair distances
 
-    :math:`\sigma_0 = 0.1 \cdot \frac1d \sum_j \mathrm{sd}_j` over the pooled particles (0.1 if that is zero).
+
+def auto_sigma(snapshots: Sequence[torch.Tensor], times: Sequence[float] | torch.Tensor | None = None) -> float:
+    r"""The data-scaled default noise level: large enough for converged couplings, otherwise a tenth of the spread.
+
+    .. math::  \sigma_0 = \max\Big(0.1 \cdot 	frac1d 	extstyle\sum_j \mathrm{sd}_j,\quad
+               \sqrt{\operatorname{median}_k \dfrac{c\, D_k}{2 \Delta_k}}\Big),
+               \qquad D_k = \operatorname{tr}\operatorname{Cov}\mu_k + \operatorname{tr}\operatorname{Cov}\mu_{k+1},
+
+    with the standard deviations :math:`\mathrm{sd}_j` over the pooled particles, :math:`\Delta_k` the gaps and
+    :math:`c = 1/300` (``SIGMA_TEMPERATURE``). :math:`D_k` is the mean squared distance between the two centred
+    snapshots of interval :math:`k`, the scale of the transport cost once the reference has carried one cloud onto
+    the other; under the Brownian reference the entropic temperature is :math:`arepsilon_k = 2\sigma^2\Delta_k`,
+    so the second term makes :math:`D_k / arepsilon_k \le 300` on the median interval. Beyond that ratio the
+    Sinkhorn iterations of the P-step grow quickly (measured on PBMC, 500 cells, 30-d: ratio 120 converges in
+    5 s, 330 in 22 s, 3,000 does not converge in 10,000 iterations). On few, tight, far-apart clouds (Lotka-Volterra
+    snapshots) the first term is the larger one; on many overlapping cells in many dimensions (PBMC) the second.
+    Without ``times`` only the first term is used. Falls back to 0.1 when both are zero.
     """
     pooled = torch.cat([x.double() for x in snapshots])
     value = 0.1 * float(pooled.std(dim=0, correction=0).mean())
+    if times is not None and len(snapshots) >= 2:
+        t = torch.as_tensor(times, dtype=torch.float64).cpu()
+        trace = [float(x.double().var(dim=0, correction=0).sum()) for x in snapshots]
+        ratios = [SIGMA_TEMPERATURE * (trace[k] + trace[k + 1]) / (2 * float(t[k + 1] - t[k]))
+                  for k in range(len(snapshots) - 1)]
+        floor = math.sqrt(max(float(np.median(ratios)), 0.0))
+        value = max(value, floor) if math.isfinite(floor) else value
     return value if value > 0 and math.isfinite(value) else 0.1
+
+
+INIT_AUTO_FAMILIES = ("linear", "lotka_volterra", "repressilator", "vortex", "hooke")
+
+
+def _resolve_init(init: str, ref: ReferenceDrift) -> str:
+    """``init="auto"``: shooting for the parametric families (few parameters, long gaps), the paper's start else."""
+    if init != "auto":
+        return init
+    return "shooting" if ref.family in INIT_AUTO_FAMILIES else "paper"
+
+
+def _reissue(caught: list[warnings.WarningMessage], est: SchrodingerBridge) -> None:
+    """Re-issue the warnings of a fit, the Sinkhorn convergence ones folded into one summary."""
+    ot = [w for w in caught if issubclass(w.category, OTConvergenceWarning)]
+    for w in caught:
+        if not issubclass(w.category, OTConvergenceWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if not ot:
+        return
+    sigma = getattr(est, "sigma_init_", None)
+    now = f" (the fit started at sigma={sigma:.3g})" if sigma is not None else ""
+    warnings.warn(OTConvergenceWarning(
+        f"{len(ot)} of the fit's Sinkhorn couplings stopped short of their tolerance; the bridge paths use the "
+        f"unconverged plans. Raise sigma{now}, or coupling_kwargs={{'max_iter': ...}}, or reg. First: {ot[0].message}"),
+        stacklevel=3)
 
 
 class SchrodingerBridge(Estimator):
@@ -241,8 +291,8 @@ class SchrodingerBridge(Estimator):
     # ------------------------------------------------------------------ validation (at fit time)
     def _validated(self) -> dict[str, Any]:
         """The parameters checked and normalised (``sigma`` may still be ``"auto"``); raises ``ValueError``."""
-        if self.init not in INIT_METHODS:
-            raise BadInputError(f"init must be one of {INIT_METHODS}, got {self.init!r}")
+        if self.init not in (*INIT_METHODS, "auto"):
+            raise BadInputError(f"init must be one of {(*INIT_METHODS, 'auto')}, got {self.init!r}")
         if self.p_step not in P_STEPS:
             raise BadInputError(f"p_step must be one of {P_STEPS}, got {self.p_step!r}")
         sa = self.sigma_anneal
@@ -306,20 +356,23 @@ class SchrodingerBridge(Estimator):
                 opts: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         n_steps = self._n_steps(times, opts)
         if self.p_step == "coupling":
-            # RK4 steps of the moment ODEs: as fine as the bridge grid, so stiff refitted drifts stay stable;
-            # if they still diverge, once more with four times as many
+            # RK4 steps of the moment ODEs: as fine as the bridge grid, so stiff refitted drifts stay stable; if the
+            # moments, a covariance or the guided paths still fail, once more with finer steps everywhere
+            kwargs = dict(opts["coupling_kwargs"])
+            n_flow = int(kwargs.pop("n_flow", 4))
             n_rk4 = max(4, max(n_steps))
-            for attempt in (n_rk4, 4 * n_rk4):
+            failure: Exception | None = None
+            for finer in (1, 4):
                 try:
-                    out = stitch(xs, times, self._drift(ref), sigma, n_steps=n_steps, reg=opts["reg"], seed=seed,
-                                 n_rk4=attempt, **opts["coupling_kwargs"])
+                    out = stitch(xs, times, self._drift(ref), sigma, n_steps=[s * max(1, finer // 2) for s in n_steps],
+                                 reg=opts["reg"], seed=seed, n_rk4=finer * n_rk4, n_flow=finer * n_flow, **kwargs)
                     return out.paths, out.grid
-                except (FloatingPointError, ValueError) as err:
-                    # non-finite moments, or a covariance that lost positive definiteness: both are RK4 failures
-                    if not isinstance(err, FloatingPointError) and "positive definite" not in str(err):
-                        raise
+                except FloatingPointError as err:  # BridgeNumericalError, OTNumericalError, overflow
                     failure = err
-            raise FloatingPointError(f"the moment ODEs failed with {n_rk4} and {4 * n_rk4} RK4 steps: {failure}")
+            raise BridgeNumericalError(
+                "the P-step", f"failed under the current reference even with 4x finer moment, flow and 2x finer "
+                f"bridge steps ({failure})", hint="raise steps_per_unit, lower sigma, or start from a fitted "
+                "reference with init='shooting'")
         # IPF: one learned bridge per interval, chained forward from the first snapshot's particles
         from dynfer.estimators.bridges.ipf import ipf_bridge
 
@@ -342,12 +395,23 @@ class SchrodingerBridge(Estimator):
         r"""Fit the bridge and refine the reference on snapshots ``(n_k, d)`` observed at ``times``.
 
         With ``refine=False`` the reference is kept as given (no θ-step): only the bridge under it is computed.
+        Sinkhorn convergence problems of all the fit's couplings are reported as one
+        :class:`~dynfer.processes.transport.OTConvergenceWarning` at the end, with what to change.
 
         Returns
         -------
         SchrodingerBridge
             ``self``, with the attributes listed in the class docstring set.
         """
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", OTConvergenceWarning)
+                self._fit(snapshots, times, refine)
+        finally:
+            _reissue(caught, self)
+        return self
+
+    def _fit(self, snapshots: Sequence[Any], times: Sequence[float], refine: bool) -> None:
         opts = self._validated()
         dev = self._resolve_device()
         dtype = self._resolve_dtype()
@@ -356,17 +420,19 @@ class SchrodingerBridge(Estimator):
         xs = [x.to(device=dev, dtype=dtype) for x in xs]
         t = t.to(dev)
         ref = self._make_reference(xs[0].shape[1], dev, dtype, seed)
-        sigma = auto_sigma(xs) if opts["sigma"] == "auto" else opts["sigma"]
+        sigma = auto_sigma(xs, t) if opts["sigma"] == "auto" else opts["sigma"]
         self.sigma_init_ = float(sigma)
         fit_sigma = opts["fit_sigma"]
         history: list[dict[str, Any]] = []
         n_rounds = 0 if not refine else 1 if ref.family == "brownian" else opts["n_iter"]
         self.init_report_ = None
-        if refine and self.init != "paper" and any(p.requires_grad for p in ref.parameters()):
-            self.init_report_ = initialise_reference(ref, xs, t, method=self.init, n_restarts=opts["n_restarts"],
+        init = _resolve_init(self.init, ref)
+        if refine and init != "paper" and any(p.requires_grad for p in ref.parameters()):
+            self.init_report_ = initialise_reference(ref, xs, t, method=init, n_restarts=opts["n_restarts"],
                                                      seed=seed, **opts["init_kwargs"])
-        previous_state = None
+        previous: tuple[dict[str, Any], float] | None = None
         final = None
+        last_good = None
         anneal = opts["sigma_anneal"]
         for r in progress(range(n_rounds), desc="SB refinement"):
             a = anneal ** (1 - r / (n_rounds - 1)) if n_rounds > 1 else 1.0
@@ -374,15 +440,19 @@ class SchrodingerBridge(Estimator):
             try:
                 paths, grid = self._p_step(ref, xs, t, round_sigma, seed + r, opts)
             except FloatingPointError as err:
-                if previous_state is None:
+                if previous is None:
                     raise
-                ref.load_state_dict(previous_state)
+                ref.load_state_dict(previous[0])
+                sigma = previous[1]
                 warnings.warn(f"the P-step of round {r} failed under the refitted θ ({err}); keeping the θ of round "
-                              f"{r - 1} and stopping the refinement", RuntimeWarning, stacklevel=2)
+                              f"{r - 1} and stopping the refinement", RuntimeWarning, stacklevel=3)
                 history.append({"round": r, "theta": ref.theta(), "loss_before": math.nan, "loss_after": math.nan,
                                 "sigma": round_sigma, "theta_change": 0.0, "p_step_failed": True})
+                if last_good is not None and last_good[2] == sigma:
+                    final = last_good[:2]
                 break
-            previous_state = copy.deepcopy(ref.state_dict())
+            previous = (copy.deepcopy(ref.state_dict()), sigma)
+            last_good = (paths, grid, round_sigma)
             before = _flat_params(ref)
             with torch.no_grad():
                 loss_before = float(euler_residual_loss(ref, paths, grid))
@@ -409,9 +479,20 @@ class SchrodingerBridge(Estimator):
         self.sigma_ = float(sigma)
         self.history_ = history
         self.times_ = t.cpu().numpy()
-        self.paths_, self.grid_ = final if final is not None else self._p_step(ref, xs, t, sigma, seed + 10_007,
-                                                                               opts)
-        return self
+        if final is None:
+            try:
+                final = self._p_step(ref, xs, t, sigma, seed + 10_007, opts)
+            except FloatingPointError:
+                if previous is None:
+                    raise
+                # the last θ-step's drift cannot be bridged: keep the θ and σ whose bridge was drawn last
+                ref.load_state_dict(previous[0])
+                self.sigma_ = float(previous[1])
+                history[-1]["p_step_failed"] = True
+                warnings.warn("the final P-step failed under the last refitted θ; keeping the θ of the last round "
+                              "that could be bridged", RuntimeWarning, stacklevel=3)
+                final = self._p_step(ref, xs, t, self.sigma_, seed + 10_007, opts)
+        self.paths_, self.grid_ = final
 
     # ------------------------------------------------------------------ state
     def _get_state(self) -> dict[str, Any]:
@@ -500,24 +581,69 @@ class SchrodingerBridge(Estimator):
         paths = self.paths_ if n is None else self.paths_[:, : int(n)]
         return self.grid_.cpu().numpy(), paths.detach().cpu().numpy()
 
+    def _knots(self) -> np.ndarray:
+        """Grid indices of the observation times."""
+        grid = self.grid_.cpu().numpy()
+        return np.array([int(np.argmin(np.abs(grid - tt))) for tt in self.times_])
+
+    def mean_paths(self, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        r"""The bridge's conditional mean given each path's knots: the grid ``(T,)`` and ``(T, n, d)`` mean paths.
+
+        For the path :math:`p` with values :math:`x^p_k` at the observation times, the mean of the reference
+        bridge :math:`E[X_t \mid X_{t_k} = x^p_k, X_{t_{k+1}} = x^p_{k+1}]` on every interval: the straight line
+        under the Brownian reference, the noise-free guided path under a drift
+        (:func:`~dynfer.estimators.bridges.coupling.bridge_paths` with ``noise=False``; exact for affine drifts,
+        an approximation otherwise). The law of these points at a time :math:`t` between knots is the coupled
+        pairs' interpolation without the bridge's own spread (per coordinate
+        :math:`\sigma^2 (t - t_k)(t_{k+1} - t)/\Delta_k`, :math:`\sigma^2\Delta_k/4` at the midpoint): it is
+        **not** the bridge's marginal, and is reported as a separate output of the method.
+        """
+        from dynfer.estimators.bridges.coupling import bridge_paths
+
+        self._check_fitted("mean_paths")
+        take = self.paths_.shape[1] if n is None else check_int(n, "n", 1)
+        paths = self.paths_[:, :take].detach()
+        knots = self._knots()
+        out = paths.clone()
+        drift = self._drift(self.reference_)
+        for k in range(len(knots) - 1):
+            lo, hi = int(knots[k]), int(knots[k + 1])
+            out[lo:hi + 1] = bridge_paths(paths[lo], paths[hi], float(self.times_[k]), float(self.times_[k + 1]),
+                                          hi - lo, drift, self.sigma_, noise=False)
+        return self.grid_.cpu().numpy(), out.cpu().numpy()
+
     def sample(
-        self, times: Sequence[float] | float, n: int | None = None, *, seed: int | torch.Generator | None = None
+        self, times: Sequence[float] | float, n: int | None = None, *, seed: int | torch.Generator | None = None,
+        noise: bool = True,
     ) -> list[np.ndarray]:
         r"""Particles of the bridge at any ``times`` in the observed span, one ``(n, d)`` array per time.
 
-        A time between two grid points :math:`g_a < t < g_b` is drawn from the Brownian bridge of the path between
-        them, :math:`\mathcal N\big(x_a + w(x_b - x_a),\ \sigma^2 (t - g_a)(1 - w)\big)` with
-        :math:`w = (t - g_a)/(g_b - g_a)` (exact for the Brownian reference, a fine-grid approximation otherwise).
-        The cost is :math:`O(n\,d)` per time: no refit.
+        Row :math:`i` of every array belongs to the same bridge path :math:`i`, drawn **jointly** over the
+        requested times. Between two grid points :math:`g_a < g_b` of the stored path the reference bridge is
+        filled in as a Brownian bridge, sampled sequentially in time: the first requested time :math:`t` in the
+        gap is drawn given :math:`(g_a, x_a)` and the next one :math:`t' > t` given :math:`(t, x_t)`,
+
+        .. math::  X_{t'} \mid X_t, x_b \sim \mathcal N\Big(X_t + \frac{t' - t}{g_b - t}(x_b - X_t),\
+                   \sigma^2 \frac{(t' - t)(g_b - t')}{g_b - t}\Big),
+
+        so each time's marginal is the Brownian bridge :math:`\mathcal N\big(x_a + w(x_b - x_a),\ \sigma^2
+        (t - g_a)(1 - w)\big)`, :math:`w = (t - g_a)/(g_b - g_a)`, and two times of one gap have the bridge's
+        covariance :math:`\sigma^2 (t - g_a)(g_b - t')/(g_b - g_a)` (exact for the Brownian reference, a fine-grid
+        approximation otherwise; different gaps are independent given the stored path). The cost is
+        :math:`O(n\,d)` per time: no refit.
 
         Parameters
         ----------
         times
-            Times (or one time) in ``[times_[0], times_[-1]]``.
+            Times (or one time) in ``[times_[0], times_[-1]]``, in any order (repeats give equal rows).
         n
             Particles per time (default: every bridge path).
         seed
             Seed of the draws (``None``: ``settings.seed``, fresh entropy when that is ``None``).
+        noise
+            ``False``: the bridge's conditional mean given each path's knots instead of a draw (:meth:`mean_paths`,
+            interpolated linearly between grid points; no random draw). Not the bridge's marginal: a separate,
+            labelled output.
         """
         self._check_fitted("sample")
         try:
@@ -529,23 +655,37 @@ class SchrodingerBridge(Estimator):
         tq = tq.reshape(-1)
         if tq.size == 0:
             raise BadInputError("times is empty; give at least one time in the fitted span")
+        if not isinstance(noise, (bool, np.bool_)):
+            raise BadInputError(f"noise must be True or False, got {noise!r}")
         grid = self.grid_.cpu().numpy()
         if not np.isfinite(tq).all() or tq.min() < grid[0] - 1e-12 or tq.max() > grid[-1] + 1e-12:
             raise BadInputError(f"times must lie in the fitted span [{grid[0]}, {grid[-1]}], got {tq.tolist()}")
-        paths = self.paths_.detach()
-        n_all = paths.shape[1]
+        tq = np.clip(tq, grid[0], grid[-1])
+        n_all = self.paths_.shape[1]
         take = n_all if n is None else check_int(n, "n", 1)
         if take > n_all:
             raise BadInputError(f"n must be between 1 and the number of bridge paths ({n_all}), got {n}")
+        if not noise:
+            paths = torch.as_tensor(self.mean_paths(take)[1])
+        else:
+            paths = self.paths_.detach()[:, :take]
         gen = make_generator(seed if isinstance(seed, torch.Generator) else resolve_seed(seed), paths.device)
-        out = []
-        for tt in tq:
+        out: list[np.ndarray | None] = [None] * tq.size
+        prev_t, prev_x, prev_gap = -math.inf, None, -1
+        for q in np.argsort(tq, kind="stable"):
+            tt = float(tq[q])
             b = int(np.clip(np.searchsorted(grid, tt, side="left"), 1, len(grid) - 1))
-            a = b - 1
-            ga, gb = grid[a], grid[b]
-            w = (tt - ga) / (gb - ga)
-            mean = paths[a, :take] + w * (paths[b, :take] - paths[a, :take])
-            std = self.sigma_ * math.sqrt(max((tt - ga) * (gb - tt) / (gb - ga), 0.0))
-            noise = torch.randn(mean.shape, generator=gen, dtype=mean.dtype, device=mean.device)
-            out.append((mean + std * noise).cpu().numpy())
-        return out
+            gb = float(grid[b])
+            if b == prev_gap and prev_x is not None and tt >= prev_t:
+                ga, xa = prev_t, prev_x  # condition on the previous draw of this path in the same gap
+            else:
+                ga, xa = float(grid[b - 1]), paths[b - 1]
+            xb = paths[b]
+            w = (tt - ga) / (gb - ga) if gb > ga else 1.0
+            x = xa + w * (xb - xa)
+            if noise:
+                std = self.sigma_ * math.sqrt(max((tt - ga) * (gb - tt) / (gb - ga), 0.0)) if gb > ga else 0.0
+                x = x + std * torch.randn(x.shape, generator=gen, dtype=x.dtype, device=x.device)
+            out[q] = x.cpu().numpy()
+            prev_t, prev_x, prev_gap = tt, x, b
+        return out  # type: ignore[return-value]
