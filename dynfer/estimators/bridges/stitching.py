@@ -37,6 +37,7 @@ import torch
 from dynfer._errors import BadInputError
 from dynfer._validation import as_tensor, check_times, make_generator, progress
 from dynfer.estimators.bridges.coupling import Drift, Exact, bridge_paths, couple
+from dynfer.estimators.bridges.minibatch import BlockPlan, block_couple, check_batch_size
 
 __all__ = ["StitchedPaths", "stitch"]
 
@@ -55,15 +56,29 @@ class StitchedPaths(NamedTuple):
     anchors : torch.Tensor
         ``(N,)`` long: the snapshot each path was started from (``paths[knots[anchors[p]], p]`` is a particle of
         that snapshot, taken once each).
-    plans : list of torch.Tensor
-        The ``K`` interval couplings, ``plans[k]`` of shape ``(n_k, n_{k+1})``.
+    plans : list of torch.Tensor or BlockPlan
+        The ``K`` interval couplings, ``plans[k]`` of shape ``(n_k, n_{k+1})``: dense tensors, or with
+        ``batch_size`` :class:`~dynfer.estimators.bridges.minibatch.BlockPlan` s (``.to_sparse()`` gives a sparse
+        tensor, ``.to_dense()`` a dense one).
     """
 
     paths: torch.Tensor
     grid: torch.Tensor
     knots: torch.Tensor
     anchors: torch.Tensor
-    plans: list[torch.Tensor]
+    plans: list[torch.Tensor | BlockPlan]
+
+
+def _draw_next(plan: torch.Tensor | BlockPlan, i: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    if isinstance(plan, BlockPlan):
+        return plan.draw_next(i, gen)
+    return torch.multinomial(plan[i], 1, generator=gen)[:, 0]
+
+
+def _draw_previous(plan: torch.Tensor | BlockPlan, j: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    if isinstance(plan, BlockPlan):
+        return plan.draw_previous(j, gen)
+    return torch.multinomial(plan[:, j].T, 1, generator=gen)[:, 0]
 
 
 def _snapshots(snapshots) -> list[torch.Tensor]:
@@ -129,6 +144,7 @@ def stitch(
     n_flow: int = 4,
     seed: int | torch.Generator | None = 0,
     ot_method: str = "sinkhorn_scaling",
+    batch_size: int | None = None,
 ) -> StitchedPaths:
     r"""Sample the multi-marginal Schrödinger bridge through snapshots at ``times`` as full-length paths.
 
@@ -174,7 +190,17 @@ def stitch(
         RK4 steps of the deterministic flow in the guided bridges
         (:func:`~dynfer.estimators.bridges.coupling.bridge_paths`).
     seed
-        Seed or generator for the chain draws and the bridges (reproducible for a fixed int).
+        Seed or generator for the chain draws, the mini-batch partitions and the bridges (reproducible for a fixed
+        int).
+    batch_size
+        ``None`` (default): dense couplings, :math:`O(n_k n_{k+1})` time and memory per interval. An int: mini-batch
+        couplings (:mod:`~dynfer.estimators.bridges.minibatch`): each interval's snapshots are split at random into
+        :math:`\lceil \max(n_k, n_{k+1}) / \text{batch\_size} \rceil` batches per side, batch :math:`b` is coupled
+        with batch :math:`b` by :func:`~dynfer.estimators.bridges.coupling.couple`, and the plan is the union of the
+        blocks, each scaled by its share of the rows: :math:`O(\text{batch\_size} \cdot n)` time and memory, and
+        a path's next particle stays in its batch. ``batch_size >= max(n_k, n_{k+1})`` gives the dense plan
+        exactly. :func:`~dynfer.estimators.bridges.minibatch.default_batch_size` gives a default from the
+        snapshot size.
 
     Returns
     -------
@@ -216,11 +242,17 @@ def stitch(
         anchor_list = [anchor % (K + 1)]
     else:
         raise BadInputError(f"anchor must be 'all' or an int in [-{K + 1}, {K}], got {anchor!r}")
+    batch_size = check_batch_size(batch_size)
     gen = make_generator(seed, dev)
 
-    plans = [couple(snaps[k], snaps[k + 1], gaps[k], drift, sigma, reg=reg, max_iter=max_iter, tol=tol,
-                    n_rk4=n_rk4, exact=exact, ot_method=ot_method)
-             for k in progress(range(K), desc="couplings", total=K)]
+    def solve(k: int, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+        return couple(x0, x1, gaps[k], drift, sigma, reg=reg, max_iter=max_iter, tol=tol, n_rk4=n_rk4, exact=exact,
+                      ot_method=ot_method)
+
+    plans: list[torch.Tensor | BlockPlan] = [
+        solve(k, snaps[k], snaps[k + 1]) if batch_size is None
+        else block_couple(snaps[k], snaps[k + 1], lambda x0, x1, k=k: solve(k, x0, x1), batch_size, gen)
+        for k in progress(range(K), desc="couplings", total=K)]
 
     # particle index of every path at every knot (N paths, batched); -1 = not yet drawn
     starts = [_starts(snaps[a].shape[0], n_paths, gen, dev) for a in anchor_list]
@@ -233,11 +265,11 @@ def stitch(
     for k in range(K):  # forward: paths anchored at or before t_k draw their particle at t_{k+1}
         sel = anchors <= k
         if bool(sel.any()):
-            idx[k + 1, sel] = torch.multinomial(plans[k][idx[k, sel]], 1, generator=gen)[:, 0]
+            idx[k + 1, sel] = _draw_next(plans[k], idx[k, sel], gen)
     for k in range(K, 0, -1):  # backward: paths anchored at or after t_k draw their particle at t_{k-1}
         sel = anchors >= k
         if bool(sel.any()):
-            idx[k - 1, sel] = torch.multinomial(plans[k - 1][:, idx[k, sel]].T, 1, generator=gen)[:, 0]
+            idx[k - 1, sel] = _draw_previous(plans[k - 1], idx[k, sel], gen)
 
     knots_list = [0]
     for s in steps:
