@@ -4,7 +4,8 @@ For each staged system (Lotka–Volterra, Gulf of Mexico vortex, repressilator m
 11 time points x 200 particles) this trains on the even-indexed time points and scores the odd ones by W2 against
 OT-midpoint and persistence: dynfer with the true reference family, with a misspecified linear one, and vanilla SB.
 The repressilator's true family starts from the OT-matched shooting initialisation (plain refinement from the
-paper's weak-drift start stalls at this training gap). One report, one section per system. Run with
+paper's weak-drift start stalls at this training gap). One report, one section per system, each with the figures of
+the true family's fit (bridge paths, the learned drift's stream lines, θ per round). Run with
 ``dynfer run mmtraj_benchmarks`` (the data come from the registry's local mirror, ``DYNFER_DATA_DIR``).
 """
 
@@ -50,14 +51,21 @@ def run(out_dir: str | Path, *, seed: int, device: str, quick: bool) -> tuple[Pa
 
     from dynfer import datasets
     from dynfer.report import Report
-    from dynfer.workflows.bridges import heldout_with_baselines, report_heldout, theta_summary
+    from dynfer.workflows.bridges import (
+        QUICK_NOTE,
+        heldout_with_baselines,
+        report_figures,
+        report_heldout,
+        theta_summary,
+    )
 
     n_iter = 4 if quick else 10
     files = datasets.fetch("mmtraj_benchmarks")
+    summary = ("mmtraj_benchmarks (MIT), 11 time points x 200 particles per system; W2 at the held-out odd time "
+               f"points; sigma = {SIGMA}, {n_iter} refinement rounds.")
     report = Report(title="dynfer: Schrödinger bridges on the mmtraj benchmarks",
-                    summary="mmtraj_benchmarks (MIT), 11 time points x 200 particles per system; W2 at the held-out "
-                            f"odd time points; sigma = {SIGMA}, {n_iter} refinement rounds.")
-    metrics: dict[str, Any] = {"seed": seed, "n_iter": n_iter, "systems": {}}
+                    summary=f"{QUICK_NOTE} {summary}" if quick else summary)
+    metrics: dict[str, Any] = {"seed": seed, "n_iter": n_iter, "quick": bool(quick), "systems": {}}
     timings: dict[str, float] = {}
     for system, spec in SYSTEMS.items():
         adata = datasets.load("mmtraj_benchmarks", system=system)
@@ -69,7 +77,10 @@ def run(out_dir: str | Path, *, seed: int, device: str, quick: bool) -> tuple[Pa
         report.add_heading(f"{system}: held-out time points")
         report.add_text("Train on the even-indexed time points, score the odd ones. Mean W2: "
                         + ", ".join(f"{m} {v:.3f}" for m, v in result.mean().items()) + ".")
-        report_heldout(report, result, truth=spec["truth"], truth_method=next(iter(chosen)))
+        true_method = next(iter(chosen))
+        report_heldout(report, result, truth=spec["truth"], truth_method=true_method)
+        report_figures(report, result, true_method, [x[t == tt] for tt in times], times, seed=seed,
+                       var_names=list(adata.var_names), truth=spec["truth"], name=system)
         metrics["systems"][system] = {**result.metrics(), "theta": {m: theta_summary(result.models[m])
                                                                      for m in chosen}}
         timings.update({f"{system}: fit {m}": s for m, s in result.fit_seconds.items()})

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from dynfer._settings import settings
+from dynfer.workflows.bridges import QUICK_NOTE
 from dynfer.workflows.sections import Context, registered
 
 __all__ = ["compose"]
@@ -33,7 +34,8 @@ def compose(
     kinds
         Section kinds to include (see :data:`dynfer.workflows.sections.KINDS`).
     title, summary
-        The report's title and summary (the summary gains the seed and the estimator sections' names).
+        The report's title and summary (the summary gains the seed and the estimator sections' names, and in a
+        quick run opens with :data:`~dynfer.workflows.bridges.QUICK_NOTE`).
     seed, device, quick
         The run's options, handed to every section.
     metrics
@@ -50,7 +52,8 @@ def compose(
     chosen = [s for kind in kinds for s in registered(kind)]
     estimators = [s.name for s in chosen if s.kind == "estimator"]
     extra = f" Estimators: {', '.join(estimators)}." if estimators else ""
-    report = Report(title=title, summary=f"{summary} Seed {seed}{', quick sizes' if quick else ''}.{extra}")
+    note = f"{QUICK_NOTE} " if quick else ""
+    report = Report(title=title, summary=f"{note}{summary} Seed {seed}{', quick sizes' if quick else ''}.{extra}")
     ctx = Context(report=report, seed=seed, device=dev, quick=quick)
     out: dict[str, Any] = {**(metrics or {}), "seed": seed, "quick": quick, "estimators": estimators}
     timings: dict[str, float] = {}

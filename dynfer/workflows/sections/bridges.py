@@ -3,7 +3,8 @@
 Trains on the even-indexed time points and scores the odd ones (the SBIRR protocol): dynfer with the true
 (Lotka–Volterra) reference family, with a misspecified linear one, vanilla SB (Brownian reference), the OT-midpoint
 (McCann) interpolation and persistence. The Lotka–Volterra fit is then stored in the AnnData
-(:func:`dynfer.tl.store_estimator`) and drawn by the ``pl`` functions, which load it without refitting.
+(:func:`dynfer.tl.store_estimator`) and drawn by the ``pl`` functions, which load it without refitting: the
+bridge's own paths, the stream lines of the learned drift and θ per round, on axes named by the variables.
 """
 
 from __future__ import annotations
@@ -57,7 +58,12 @@ def bridge_section(ctx: Context) -> dict[str, Any]:
     key = "sb_lotka_volterra"
     dynfer.tl.store_estimator(adata, result.models[TRUE_METHOD], key_added=key, train_key="split")
     ax = dynfer.pl.schrodinger_bridge(adata, key=key, n_paths=30, seed=ctx.seed, show=False)
-    report.add_figure(ax.figure, "bridge_trajectories", caption="Snapshots (colour: time) and bridge trajectories.")
+    report.add_figure(ax.figure, "bridge_trajectories",
+                      caption="Snapshots (colour: time) and 30 of the bridge's own paths (pl.schrodinger_bridge).")
+    plt.close(ax.figure)
+    ax = dynfer.pl.drift_stream(adata, key=key, show=False)
+    report.add_figure(ax.figure, "bridge_drift",
+                      caption="Stream lines of the refined Lotka-Volterra drift at every cell (pl.drift_stream).")
     plt.close(ax.figure)
     fig = dynfer.pl.bridge_parameters(adata, key=key, truth=TRUTH, return_fig=True)
     report.add_figure(fig, "bridge_theta", caption="Reference parameters per refinement round (dashed: truth).")
