@@ -318,3 +318,17 @@ def test_environment_table_lists_the_packages(tmp_path):
     for name in ("dynfer", "numpy", "matplotlib"):
         assert listed[name] == metadata.version(name)
     assert any(p.startswith("seed 77, device cpu") for p in page.paragraphs)
+
+
+def test_composed_report_says_quick_mode_at_the_top(tmp_path):
+    from dynfer.workflows.bridges import QUICK_NOTE
+    from dynfer.workflows.report import compose
+
+    quick_path, quick_metrics = compose(tmp_path / "q", kinds=(), title="t", summary="S.", seed=0, device="cpu",
+                                        quick=True)
+    full_path, _ = compose(tmp_path / "f", kinds=(), title="t", summary="S.", seed=0, device="cpu", quick=False)
+    quick_page, full_page = _Page(), _Page()
+    quick_page.feed(quick_path.read_text(encoding="utf-8"))
+    full_page.feed(full_path.read_text(encoding="utf-8"))
+    assert quick_page.paragraphs[0].startswith(QUICK_NOTE) and quick_metrics["quick"] is True
+    assert not any(QUICK_NOTE in p for p in full_page.paragraphs)
