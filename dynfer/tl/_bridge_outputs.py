@@ -15,7 +15,9 @@ stored model, never from these copies):
 
   .. math::  T_{ij} = \frac{\pi_k(i, j)}{\sum_{j'} \pi_k(i, j')},
 
-  sparsified by :func:`sparsify_rows`: each row keeps its largest entries until they hold at least
+  (with the estimator's ``batch_size``, by default mini-batches of 1,000 cells beyond 2,000 cells per time:
+  :func:`~dynfer.estimators.bridges.minibatch.block_couple`, whose rows spread over their batch only), sparsified
+  by :func:`sparsify_rows`: each row keeps its largest entries until they hold at least
   ``mass`` = 0.99 of the row's probability, and is renormalised, so its total-variation distance to the dense row
   is :math:`1 - m_i \le 0.01` (:math:`m_i` the kept mass). Cells of the last time have a self-loop
   (:math:`T_{ii} = 1`, CellRank's ``self_transitions="diagonal"``), so every row sums to 1 as CellRank's
@@ -42,8 +44,10 @@ import scipy.sparse as sp
 import torch
 
 from dynfer._errors import BadInputError
+from dynfer._validation import make_generator
 from dynfer.estimators.bridges.coupling import couple
 from dynfer.estimators.bridges.estimator import SchrodingerBridge
+from dynfer.estimators.bridges.minibatch import block_couple, default_batch_size
 
 __all__ = ["TRANSITION_MASS", "reference_drift", "sparsify_rows", "transition_matrix"]
 
@@ -122,12 +126,9 @@ def _couple_options(est: SchrodingerBridge) -> dict[str, Any]:
     return {k: v for k, v in dict(est.coupling_kwargs or {}).items() if k in accepted}
 
 
-def _interval_plan(est: SchrodingerBridge, x0: np.ndarray, x1: np.ndarray, dt: float) -> torch.Tensor:
-    dev, dtype = _device(est), est.dtype_
+def _dense_plan(est: SchrodingerBridge, a: torch.Tensor, b: torch.Tensor, dt: float) -> torch.Tensor:
     drift = None if est.reference_.family == "brownian" else est.reference_
     n_rk4 = max(4, int(est.min_steps), math.ceil(dt * float(est.steps_per_unit) - 1e-9))
-    a = torch.as_tensor(x0, dtype=dtype, device=dev)
-    b = torch.as_tensor(x1, dtype=dtype, device=dev)
     failure: Exception | None = None
     for steps in (n_rk4, 4 * n_rk4):  # as the P-step: once more with four times the RK4 steps
         try:
@@ -138,6 +139,27 @@ def _interval_plan(est: SchrodingerBridge, x0: np.ndarray, x1: np.ndarray, dt: f
                 raise
             failure = err
     raise FloatingPointError(f"the transition moments failed with {n_rk4} and {4 * n_rk4} RK4 steps: {failure}")
+
+
+def _batch_size(est: SchrodingerBridge, n: int) -> int | None:
+    size = getattr(est, "batch_size", None)
+    if isinstance(size, str) and size == "auto":
+        return default_batch_size(n)
+    return size if isinstance(size, int) and not isinstance(size, bool) else None
+
+
+def _interval_blocks(est: SchrodingerBridge, x0: np.ndarray, x1: np.ndarray, dt: float, gen: torch.Generator
+                     ) -> list[tuple[np.ndarray, np.ndarray, torch.Tensor]]:
+    """``[(rows, cols, plan)]``: the dense coupling, or the mini-batch blocks with the estimator's batch size."""
+    dev, dtype = _device(est), est.dtype_
+    a = torch.as_tensor(x0, dtype=dtype, device=dev)
+    b = torch.as_tensor(x1, dtype=dtype, device=dev)
+    size = _batch_size(est, max(len(x0), len(x1)))
+    if size is None:
+        return [(np.arange(len(x0)), np.arange(len(x1)), _dense_plan(est, a, b, dt))]
+    plan = block_couple(a, b, lambda u, v: _dense_plan(est, u, v, dt), size, gen)
+    return [(r.cpu().numpy(), c.cpu().numpy(), blk) for r, c, blk in zip(plan.rows, plan.cols, plan.blocks,
+                                                                          strict=True)]
 
 
 def transition_matrix(
@@ -169,14 +191,15 @@ def transition_matrix(
     times = np.unique(t[finite])
     rows, cols, vals = [], [], []
     done = np.zeros(n, dtype=bool)
+    gen = make_generator(int(est.seed_), _device(est))  # the mini-batch partitions, reproducible
     for k in range(len(times) - 1):
         src = np.flatnonzero(finite & (t == times[k]))
         dst = np.flatnonzero(finite & (t == times[k + 1]))
-        plan = _interval_plan(est, x[src], x[dst], float(times[k + 1] - times[k]))
-        r, c, v = sparsify_rows(plan, mass)
-        rows.append(src[r])
-        cols.append(dst[c])
-        vals.append(v)
+        for br, bc, plan in _interval_blocks(est, x[src], x[dst], float(times[k + 1] - times[k]), gen):
+            r, c, v = sparsify_rows(plan, mass)
+            rows.append(src[br[r]])
+            cols.append(dst[bc[c]])
+            vals.append(v)
         done[src] = True
     loops = np.flatnonzero(~done)
     rows.append(loops)

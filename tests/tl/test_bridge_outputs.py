@@ -154,3 +154,20 @@ def test_scvelo_streams_the_drift_on_the_fitted_basis():
                                      seed=0)
     ax = scv.pl.velocity_embedding_stream(adata, basis="pca", vkey=f"{KEY}_drift", show=False)
     assert ax is not None and len(ax.collections) > 0
+
+
+def test_mini_batch_fits_give_block_transitions():
+    adata = lotka_volterra_snapshots(n_per_time=24, seed=6)
+    adata = adata[adata.obs["time"] <= 3.0].copy()
+    with dynfer.settings.override(progress=False):
+        dynfer.tl.schrodinger_bridge(adata, reference="linear", sigma=0.5, n_iter=1, seed=0, batch_size=8)
+    tmat = adata.obsp[f"{KEY}_transitions"]
+    np.testing.assert_allclose(np.asarray(tmat.sum(axis=1)).ravel(), 1.0, atol=1e-12)
+    # 24 cells per time in 3 batches of 8: a row's successors stay in its batch
+    assert np.diff(tmat.indptr).max() <= 8
+    t = adata.obs["time"].to_numpy()
+    block = tmat[np.flatnonzero(t == 0.0)][:, np.flatnonzero(t == 1.0)]
+    # batches never mix: the bipartite graph of row -> successor splits into at least the 3 batches
+    bipartite = sp.bmat([[None, block], [block.T, None]])
+    n_parts, _ = sp.csgraph.connected_components(bipartite, directed=False)
+    assert n_parts >= 3
