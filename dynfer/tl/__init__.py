@@ -1,7 +1,9 @@
 """Tools on AnnData, scanpy style: thin faces over the array-level estimators.
 
-* :func:`schrodinger_bridge` — multi-marginal Schrödinger bridge with iterative reference refinement;
-* :func:`interpolate` — particles of a fitted bridge at any time;
+* :func:`schrodinger_bridge` — multi-marginal Schrödinger bridge with iterative reference refinement; also writes
+  the learned drift at every cell (``obsm[f"{key}_drift"]``, for scvelo / CellRank plots) and a row-stochastic
+  cell-cell transition matrix (``obsp[f"{key}_transitions"]``, for ``cellrank.kernels.PrecomputedKernel``);
+* :func:`interpolate` — particles of a fitted bridge at any time (or one), named as the fitted representation;
 * :func:`entropy_production` — entropy production rate, probability-flow velocity and local production from a
   learned score (samples or particle frames with a known drift);
 * :func:`mjp` — rate matrix of a Markov jump process from state paths (maximum likelihood or the foundation model);
