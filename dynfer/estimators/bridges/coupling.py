@@ -41,6 +41,7 @@ References
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Literal
 
@@ -51,12 +52,16 @@ from dynfer._validation import as_tensor, check_positive, make_generator
 from dynfer.processes.sde import brownian_bridge
 from dynfer.processes.transport import ot_plan
 
-__all__ = ["BridgeNumericalError", "bridge_paths", "couple", "gaussian_transition", "robust_cholesky", "sample_pairs",
-           "transition_cost"]
+__all__ = ["BridgeFallbackWarning", "BridgeNumericalError", "bridge_paths", "couple", "gaussian_transition",
+           "robust_cholesky", "sample_pairs", "transition_cost"]
 
 Drift = Callable[[torch.Tensor], torch.Tensor]
 Exact = Literal["linear"] | tuple[torch.Tensor, torch.Tensor] | None
 _CHUNK = 2**24  # elements of the (rows, m, d) difference block held at once in transition_cost
+
+
+class BridgeFallbackWarning(RuntimeWarning):
+    """Some guided bridge paths overflowed and were replaced by Brownian bridges between the same end points."""
 
 
 class BridgeNumericalError(BadInputError, FloatingPointError):
@@ -477,6 +482,7 @@ def bridge_paths(
     seed: int | torch.Generator | None = None,
     n_flow: int = 4,
     noise: bool = True,
+    max_fallback: float = 0.05,
 ) -> torch.Tensor:
     r"""Paths ``(n_steps + 1, n, d)`` of the reference pinned at ``x_start`` (time ``t0``) and ``x_end`` (``t1``).
 
@@ -522,6 +528,10 @@ def bridge_paths(
         otherwise, which is the bridge's conditional mean :math:`E[X_t \mid X_{t_0}, X_{t_1}]` for affine drifts
         (the guided SDE is then affine in :math:`X`, so its mean solves the same equation without noise) and an
         approximation of it for nonlinear ones.
+    max_fallback
+        Largest fraction of guided paths that may overflow (a pair whose connection the drift cannot follow at
+        this step); those are replaced by Brownian bridges between the same end points, with a
+        :class:`BridgeFallbackWarning`. More than that raises :class:`BridgeNumericalError`.
 
     Returns
     -------
@@ -548,6 +558,8 @@ def bridge_paths(
         raise BadInputError(f"n_steps must be a positive int, got {n_steps!r}")
     if isinstance(n_flow, bool) or not isinstance(n_flow, int) or n_flow < 0:
         raise BadInputError(f"n_flow must be a non-negative int, got {n_flow!r}")
+    if isinstance(max_fallback, bool) or not isinstance(max_fallback, (int, float)) or not 0 <= max_fallback <= 1:
+        raise BadInputError("max_fallback", repr(max_fallback), "a fraction in [0, 1]")
     n, d = a.shape
     s2 = _sigma2(sigma, d, a)
     gen = make_generator(seed, a.device)
@@ -582,9 +594,16 @@ def bridge_paths(
             noise = torch.randn(a.shape, generator=gen, dtype=a.dtype, device=a.device)
             x = x + h * (_eval_drift(drift, x) + guide) + std * noise
             out[k + 1] = x
-    if not bool(torch.isfinite(out).all()):
-        bad = int((~torch.isfinite(out)).any(-1).any(0).sum())
-        raise BridgeNumericalError(f"{bad} of {n} guided bridge paths diverged (Euler step {h:.3g} over "
-                                 f"[{t0f:g}, {t1f:g}] with {n_flow} flow steps): the reference drift is too stiff "
-                                 "for this step; raise steps_per_unit (or coupling_kwargs n_flow)")
+    bad = ~torch.isfinite(out).all(-1).all(0)  # (n,) paths that overflowed somewhere
+    n_bad = int(bad.sum())
+    if n_bad > max_fallback * n:
+        raise BridgeNumericalError(f"{n_bad} of {n} guided bridge paths diverged (Euler step {h:.3g} over "
+                                   f"[{t0f:g}, {t1f:g}] with {n_flow} flow steps): the reference drift is too stiff "
+                                   "for this step; raise steps_per_unit (or coupling_kwargs n_flow)")
+    if n_bad:
+        grid = torch.linspace(t0f, t1f, n_steps + 1, dtype=torch.float64, device=a.device).to(a.dtype)
+        out[:, bad] = brownian_bridge(a[bad], b[bad], grid, sigma=s2.sqrt(), seed=gen)
+        warnings.warn(BridgeFallbackWarning(
+            f"{n_bad} of {n} guided bridge paths on [{t0f:g}, {t1f:g}] diverged under the reference drift and were "
+            "replaced by Brownian bridges between the same end points"), stacklevel=2)
     return out
