@@ -27,7 +27,7 @@ __all__ = ["entropy_metrics", "entropy_rows", "report_entropy"]
 SCORE_ROWS = (("score (plug-in)", "rate", "rate_stderr"), ("score (lower bound)", "rate_lower_bound",
                                                                 "rate_lower_bound_stderr"))
 BASELINE_ROWS = (("score-free identity (oracle)", "score_free"), ("Gaussian plug-in", "gaussian"),
-                 ("equilibrium score", "equilibrium"))
+                 ("Gaussian plug-in, cross-fitted", "gaussian_cross_fit"), ("equilibrium score", "equilibrium"))
 
 
 def _finite(value: Any) -> float | None:
