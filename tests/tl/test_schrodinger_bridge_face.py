@@ -129,18 +129,22 @@ def test_whole_uns_entry_survives_h5ad_and_every_option_comes_back(tmp_path):
                                   dynfer.tl.interpolate(adata, [0.5], seed=1).X)
 
 
-def test_sigma_auto_starts_from_a_tenth_of_the_spread_and_refits_it():
+def test_sigma_auto_starts_from_a_tenth_of_the_spread_and_is_refitted_only_on_request():
     adata = dynfer.datasets.ou_snapshots(n_per_time=60, times=[0.0, 0.5, 1.0, 1.5], seed=3)
     spread = float(np.mean(np.asarray(adata.X, dtype=np.float64).std(axis=0)))
     with dynfer.settings.override(progress=False):
         dynfer.tl.schrodinger_bridge(adata, reference="linear", n_iter=2, seed=0)  # sigma="auto" by default
+        refit = dynfer.tl.schrodinger_bridge(adata, reference="linear", n_iter=2, seed=0, fit_sigma=True,
+                                             copy=True, transitions=False)
     res = adata.uns[KEY]["results"]
     assert res["sigma_init"] == pytest.approx(0.1 * spread, rel=1e-6)
-    # the θ-step re-estimates sigma from the residuals of the bridge paths: positive, finite and moved
-    assert np.isfinite(res["sigma"]) and res["sigma"] > 0
-    assert res["sigma"] != pytest.approx(res["sigma_init"], rel=1e-9)
+    # fit_sigma="auto" keeps sigma fixed (a sigma refitted on bridge paths only grows, see the estimator)
+    assert res["sigma"] == res["sigma_init"]
     est = dynfer.tl.load_estimator(adata, KEY)
     assert est.sigma == "auto" and est.fit_sigma == "auto" and est.sigma_init_ == res["sigma_init"]
+    # fit_sigma=True re-estimates it from the bridge paths' residuals: positive, finite and moved
+    moved = refit.uns[KEY]["results"]["sigma"]
+    assert np.isfinite(moved) and moved > 0 and moved != pytest.approx(res["sigma_init"], rel=1e-9)
 
 
 def test_obsm_representation_is_used_and_checked():
