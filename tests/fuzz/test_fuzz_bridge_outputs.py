@@ -65,6 +65,17 @@ def test_fit_writes_a_finite_drift_and_a_stochastic_chain(seed, n, d, n_times, g
     assert (step[~last] == 1).all() and (rows[last] == cols[last]).all()
 
 
+@given(bad=st.one_of(st.fixed_dictionaries({"transitions": st.sampled_from(["yes", 1, 0, None, 0.5, [True]])}),
+                     st.fixed_dictionaries({"key_added": st.sampled_from(["", "a/b", 3, None])})))
+@settings(max_examples=10, deadline=None, derandomize=True)
+def test_bad_output_options_raise_bad_input_and_write_nothing(bad):
+    adata = _snapshots(0, 4, 2, 3, [1.0, 1.0, 1.0, 1.0])
+    before = (sorted(adata.uns), list(adata.obsm), list(adata.obsp))
+    with pytest.raises(BadInputError, match=next(iter(bad))):
+        dynfer.tl.schrodinger_bridge(adata, reference="linear", sigma=0.5, n_iter=1, seed=0, **bad)
+    assert (sorted(adata.uns), list(adata.obsm), list(adata.obsp)) == before
+
+
 @given(rows=st.integers(1, 6), cols=st.integers(1, 8), mass=st.floats(0.05, 1.0), seed=st.integers(0, 10_000),
        zeros=st.floats(0.0, 0.7))
 @settings(max_examples=60, deadline=None, derandomize=True)
