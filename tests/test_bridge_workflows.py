@@ -135,6 +135,7 @@ def test_mocap35_report_has_figures_and_labels_its_noise_level(tmp_path, mirror_
     assert {"bridge_paths", "bridge_drift", "bridge_theta"} <= set(page.imgs)
     assert not any(re.search("split-half", c) for c in page.first_cells)
     assert any("not a floor" in c for c in page.first_cells)
+    assert "split-half noise floor" not in "".join(page.text)  # neither in the table nor in the text
 
 
 @pytest.mark.parametrize("system", sorted(REFERENCE))

@@ -83,8 +83,9 @@ def run(out_dir: str | Path, *, seed: int, device: str, quick: bool) -> tuple[Pa
     text = (
         "Train on the even-indexed time points (frames 0, 20, ..., 280), evaluate at the odd ones (10, 30, ..., 270), "
         f"16 particles per time. sigma = {SIGMA} fixed, steps_per_unit = {STEPS_PER_UNIT:g} (10 steps per 2 s "
-        f"interval), {n_iter} refinement round(s). The 'split-half noise floor' row is here the W2 between the 16 "
-        "training trials and the 7 validation + test trials at the same frame (two independent samples).")
+        f"interval), {n_iter} refinement round(s). The '{FLOOR_LABEL}' row is the W2 between the 16 training "
+        "trials and the 7 validation + test trials at the same frame: two independent samples of the same marginal, "
+        "the noise of W2 at these sample sizes, not a floor that a method cannot go below.")
     return run_bridge_workflow(
         out_dir, [x[frame == f] for f in frames], frames / rate, methods, seed=seed, device=device, inputs=files,
         train=train_f / rate, heldout=held_f / rate, floor={"W2": floor},
