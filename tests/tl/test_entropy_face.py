@@ -272,7 +272,7 @@ def test_map_of_sample_data_on_an_embedding(samples_fitted, tmp_path):
                                 save=path)
     assert isinstance(fig, Figure) and path.exists() and path.stat().st_size > 0
     density_ax, production_ax = fig.axes[0], fig.axes[1]  # the two colour bars come after the panels
-    assert density_ax.get_xlabel() == "X_pca2" and density_ax.get_ylabel() == "X_pca1"
+    assert density_ax.get_xlabel() == "PC2" and density_ax.get_ylabel() == "PC1"  # scanpy's axis names
     pts = adata.obsm["X_pca"][:, [1, 0]]
     density, production = _histogram(pts, adata.obsm[f"{KEY}_local"][:, 0], 16)
     np.testing.assert_allclose(np.asarray(density_ax.images[0].get_array()), density.T, rtol=1e-10)
