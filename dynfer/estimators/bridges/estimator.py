@@ -720,11 +720,15 @@ class SchrodingerBridge(Estimator):
             else:
                 ga, xa = float(grid[b - 1]), paths[b - 1]
             xb = paths[b]
-            w = (tt - ga) / (gb - ga) if gb > ga else 1.0
-            x = xa + w * (xb - xa)
-            if noise:
-                std = self.sigma_ * math.sqrt(max((tt - ga) * (gb - tt) / (gb - ga), 0.0)) if gb > ga else 0.0
+            if tt >= gb:  # on a grid point: the path's own value, exactly
+                x = xb
+            elif tt <= ga:
+                x = xa
+            else:
+                x = xa + ((tt - ga) / (gb - ga)) * (xb - xa)
+            if noise and ga < tt < gb:
+                std = self.sigma_ * math.sqrt((tt - ga) * (gb - tt) / (gb - ga))
                 x = x + std * torch.randn(x.shape, generator=gen, dtype=x.dtype, device=x.device)
-            out[q] = x.cpu().numpy()
+            out[q] = x.detach().cpu().clone().numpy()  # a copy: never a view of the stored paths
             prev_t, prev_x, prev_gap = tt, x, b
         return out  # type: ignore[return-value]
