@@ -376,6 +376,7 @@ def couple(
     n_rk4: int = 4,
     exact: Exact = None,
     ot_method: str = "sinkhorn_scaling",
+    rtol: float | None = None,
 ) -> torch.Tensor:
     r"""Static Schrödinger-bridge coupling of two snapshots: entropic OT with the transition cost.
 
@@ -407,6 +408,9 @@ def couple(
         :class:`~dynfer.processes.transport.OTConvergenceWarning` is issued when it stops short.
     ot_method
         ``"sinkhorn_scaling"`` (default) or ``"sinkhorn"`` (POT's plain log-domain Sinkhorn).
+    rtol
+        Relative tolerance on the marginals (:func:`~dynfer.processes.transport.ot_plan`): the solve also stops
+        once the marginal error is below ``rtol`` of the marginal mass. ``None``: ``tol`` only.
 
     Returns
     -------
@@ -420,7 +424,8 @@ def couple(
     C = _cost(drift, xs, ys, dt, sigma, n_rk4, exact, wide)
     if ot_method not in ("sinkhorn", "sinkhorn_scaling"):
         raise BadInputError(f"ot_method must be 'sinkhorn' or 'sinkhorn_scaling', got {ot_method!r}")
-    plan = ot_plan(None, None, method=ot_method, cost=C, reg=reg, max_iter=max_iter, tol=tol)
+    extra = {} if rtol is None else {"rtol": rtol}
+    plan = ot_plan(None, None, method=ot_method, cost=C, reg=reg, max_iter=max_iter, tol=tol, **extra)
     return plan.to(xs.dtype)
 
 
