@@ -229,9 +229,15 @@ class SchrodingerBridge(Estimator):
 
     Notes
     -----
-    When a refitted θ makes the P-step's moment ODEs diverge (:class:`FloatingPointError`), the P-step is retried
-    with four times the RK4 steps; if it still fails the previous round's θ is restored, a :class:`RuntimeWarning`
-    is issued and the refinement stops.
+    Numerical failures inside a fit are repaired where they can be: a covariance that lost positive definiteness
+    gets a diagonal jitter (:func:`~dynfer.estimators.bridges.coupling.robust_cholesky`); a P-step whose moment
+    ODEs, covariances or guided paths overflow is retried with four times the moment and flow steps and twice the
+    bridge steps; guided paths that still overflow (at most 5 % of an interval's) are replaced by Brownian bridges
+    between the same end points. If the P-step still fails under a refitted θ, the previous round's θ and σ are
+    restored, a :class:`RuntimeWarning` is issued and the refinement stops; in the first round it is a
+    :class:`~dynfer.estimators.bridges.coupling.BridgeNumericalError` (a ``BadInputError``) naming
+    ``steps_per_unit``, ``sigma`` and ``init``. Sinkhorn convergence problems and path fallbacks are reported as
+    one warning each per fit.
 
     Attributes
     ----------
