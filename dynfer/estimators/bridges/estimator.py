@@ -255,7 +255,8 @@ class SchrodingerBridge(Estimator):
         What the initialisation did (``None`` for ``init="paper"``).
     history_ : list of dict
         One entry per round: ``theta`` (dict of arrays), ``loss_before``/``loss_after`` (Euler residual loss of the
-        round's bridge paths under the old and new θ), ``sigma``, ``theta_change``.
+        round's bridge paths under the old and new θ; in units of the round's
+        :math:`\sigma^2`, so compare rounds only at one σ), ``sigma``, ``theta_change``.
     paths_, grid_ : torch.Tensor
         Bridge paths ``(T, N, d)`` under the final reference and their time grid.
     times_ : numpy.ndarray
