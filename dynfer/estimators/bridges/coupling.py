@@ -475,6 +475,23 @@ def _flow(drift: Drift, x: torch.Tensor, tau: float, n_rk4: int) -> torch.Tensor
     return x
 
 
+def _aux_transitions(B: torch.Tensor, fy: torch.Tensor, y: torch.Tensor, s2: torch.Tensor, h: float,
+                     n_steps: int) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+    r"""Transitions :math:`(\Phi_\tau, c_\tau, \tilde\Sigma_\tau)` of the auxiliary affine process.
+
+    :math:`d\tilde X = (B\tilde X + f(y) - By)\,dt + \sigma dW` (the drift linearised at the end points), for
+    :math:`\tau = h, 2h, \dots, N h`.
+    """
+    beta = fy - (B @ y[:, :, None])[:, :, 0]
+    phi_h, c_h, cov_h = _van_loan(B, beta, s2, h)  # (n, d, d), (n, d), (n, d, d)
+    phis, cs, covs = [phi_h], [c_h], [cov_h]
+    for _ in range(n_steps - 1):  # tau_{k+1} = tau_k + h: compose the step transition after tau_k
+        phis.append(phis[-1] @ phi_h)
+        cs.append((phis[-2] @ c_h[:, :, None])[:, :, 0] + cs[-1])
+        covs.append(phis[-2] @ cov_h @ phis[-2].transpose(-1, -2) + covs[-1])
+    return phis, cs, covs
+
+
 def bridge_paths(
     x_start: torch.Tensor,
     x_end: torch.Tensor,
@@ -579,13 +596,14 @@ def bridge_paths(
     out[0], out[-1] = a, b
     # auxiliary affine process linearised at the end points; its transitions over tau = k h by recursion
     fy, B = _drift_and_jacobian(drift, b)
-    beta = fy - (B @ b[:, :, None])[:, :, 0]
-    phi_h, c_h, cov_h = _van_loan(B, beta, s2, h)  # (n, d, d), (n, d), (n, d, d)
-    phis, cs, covs = [phi_h], [c_h], [cov_h]
-    for _ in range(n_steps - 1):  # tau_{k+1} = tau_k + h: compose the step transition after tau_k
-        phis.append(phis[-1] @ phi_h)
-        cs.append((phis[-2] @ c_h[:, :, None])[:, :, 0] + cs[-1])
-        covs.append(phis[-2] @ cov_h @ phis[-2].transpose(-1, -2) + covs[-1])
+    phis, cs, covs = _aux_transitions(B, fy, b, s2, h, n_steps)
+    # a Jacobian whose exponential overflows over the interval (a stiff or expanding network drift): those
+    # paths are guided by the Brownian auxiliary (B = 0: guide (y - flow) / tau) instead of failing the interval
+    finite = torch.stack([torch.isfinite(p_).flatten(1).all(1) & torch.isfinite(c_).flatten(1).all(1)
+                          for p_, c_ in zip(phis, covs, strict=True)]).all(0)
+    if not bool(finite.all()):
+        B = torch.where(finite[:, None, None], B, torch.zeros_like(B))
+        phis, cs, covs = _aux_transitions(B, fy, b, s2, h, n_steps)
     std = (s2 * h).sqrt() if noise else torch.zeros_like(s2)
     x = a.detach()
     with torch.no_grad():
