@@ -85,3 +85,13 @@ def test_mlp_potential_on_the_readme_data_does_not_crash():
         sb = SchrodingerBridge("mlp_potential", seed=0).fit([xs[i] for i in train], times[train])
     assert np.isfinite(sb.trajectories()[1]).all()
     assert all(np.isfinite(x).all() for x in sb.sample(times[1::2], seed=0))
+
+
+def test_overflowing_linearisation_falls_back_to_the_brownian_guide():
+    # f(x) = 5 tanh(20 x): bounded flow, but the Jacobian 100 at the end point 0 makes exp(B tau) overflow float64
+    # over tau = 10 (e^1000); those paths are guided by (y - flow) / tau instead, and stay finite and pinned
+    a = torch.full((6, 1), -1.0, dtype=torch.float64)
+    b = torch.zeros(6, 1, dtype=torch.float64)
+    paths = bridge_paths(a, b, 0.0, 10.0, 200, lambda x: 5 * torch.tanh(20 * x), 0.1, seed=0, max_fallback=0.0)
+    assert torch.isfinite(paths).all()
+    np.testing.assert_array_equal(paths[-1].numpy(), b.numpy())
