@@ -1,4 +1,4 @@
-"""The epsilon-scaling route of ``ot_plan`` (POT) against a tight log-domain solve, and the relative tolerance."""
+"""The epsilon-scaling routes of ``ot_plan`` (dynfer, then POT) against a tight solve; the relative tolerance."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import torch
 
 from dynfer import BadInputError
 from dynfer.processes.transport import OTConvergenceWarning, ot_plan, sinkhorn_epsilon_scaling
+from dynfer.processes.transport.plans import _pot_epsilon_scaling
 
 F64 = torch.float64
 
@@ -47,21 +48,27 @@ def _tv_bound(plan: torch.Tensor, cost: torch.Tensor, reg: float) -> float:
     return (math.exp(D) - 1) / 2
 
 
+@pytest.mark.parametrize("route", ["pot", "ot_plan"])
 @pytest.mark.parametrize("reg", [2.0, 1.0])
-def test_pot_route_within_the_derived_bound_of_a_tight_log_domain_solve(reg):
+def test_scaling_routes_within_the_derived_bound_of_a_tight_log_domain_solve(reg, route):
     x, y, C = _problem(n=20, m=15)
     n, m = C.shape
-    tight, err, _ = sinkhorn_epsilon_scaling(torch.full((n,), 1 / n, dtype=F64), torch.full((m,), 1 / m, dtype=F64),
-                                             C, reg, max_iter=200_000, tol=1e-14)
+    a, b = torch.full((n,), 1 / n, dtype=F64), torch.full((m,), 1 / m, dtype=F64)
+    tight, err, _ = sinkhorn_epsilon_scaling(a, b, C, reg, max_iter=200_000, tol=1e-14)
     assert err < 1e-14
-    plan = ot_plan(x, y, method="sinkhorn_scaling", reg=reg, tol=1e-10, max_iter=100_000)
+
+    def solve(eps):
+        if route == "pot":  # POT's epsilon-scaling alone, as ot_plan calls it
+            return _pot_epsilon_scaling(a, b, C, eps, 100_000, 1e-12, None)
+        return ot_plan(x, y, method="sinkhorn_scaling", reg=eps, tol=1e-12, max_iter=100_000)
+
+    plan = solve(reg)
     tv = 0.5 * float((plan - tight).abs().sum())
     bound = _tv_bound(plan, C, reg)
     assert bound < 1e-5  # the bound is informative at this tolerance ...
     assert tv <= bound  # ... and holds
     # a different temperature is far outside it (the test can fail)
-    other = ot_plan(x, y, method="sinkhorn_scaling", reg=1.1 * reg, tol=1e-10, max_iter=100_000)
-    assert 0.5 * float((other - tight).abs().sum()) > 100 * bound
+    assert 0.5 * float((solve(1.1 * reg) - tight).abs().sum()) > 100 * bound
 
 
 @pytest.mark.parametrize("method", ["sinkhorn", "sinkhorn_scaling"])
@@ -111,3 +118,18 @@ def test_bad_rtol(kwargs, match):
     with pytest.raises(BadInputError, match="rtol"):
         sinkhorn_epsilon_scaling(torch.ones(2, dtype=F64) / 2, torch.ones(2, dtype=F64) / 2, torch.eye(2, dtype=F64),
                                  0.1, rtol=0.0)
+
+
+def test_hybrid_keeps_dynfer_where_it_converges_and_uses_pot_where_not():
+    _, _, C = _problem(seed=2)
+    n, m = C.shape
+    a, b = torch.full((n,), 1 / n, dtype=F64), torch.full((m,), 1 / m, dtype=F64)
+    # an easy problem (range over eps ~ 20): dynfer's solver converges within its first 300 iterations
+    easy = ot_plan(None, None, cost=C, method="sinkhorn_scaling", reg=1.0, tol=1e-9, max_iter=10_000)
+    assert torch.equal(easy, sinkhorn_epsilon_scaling(a, b, C, 1.0, max_iter=300, tol=1e-9)[0])
+    # a cold one (range over eps ~ 4,000): it does not, and POT's plan is returned
+    _, err, _ = sinkhorn_epsilon_scaling(a, b, C, 5e-3, max_iter=300, tol=1e-9)
+    assert err > 1e-9
+    cold = ot_plan(None, None, cost=C, method="sinkhorn_scaling", reg=5e-3, tol=1e-9, max_iter=100_000)
+    assert torch.equal(cold, _pot_epsilon_scaling(a, b, C, 5e-3, 100_000, 1e-9, None))
+    assert _l1_relative(cold, n, m) <= math.sqrt(max(n, m)) * 1e-9
