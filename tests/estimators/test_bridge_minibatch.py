@@ -133,3 +133,11 @@ def test_default_batch_size_rule():
 def test_bad_batch_size_names_it(bad):
     with pytest.raises(BadInputError, match="batch_size"):
         stitch(snapshots(), [0, 1, 2], None, 0.5, batch_size=bad)
+
+
+def test_rtol_reaches_every_block():
+    snaps = snapshots()
+    for plan in stitch(snaps, [0, 1, 2], None, 0.5, n_steps=1, batch_size=16, tol=1e-300, rtol=1e-3).plans:
+        # each block's marginal L1 error is below 1e-3 of its mass; scaled by n_b / n they add up to <= 1e-3
+        n = plan.shape[0]
+        assert float((plan.row_sums() - 1 / n).abs().sum()) <= 1e-3

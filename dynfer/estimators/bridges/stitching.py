@@ -145,6 +145,7 @@ def stitch(
     seed: int | torch.Generator | None = 0,
     ot_method: str = "sinkhorn_scaling",
     batch_size: int | None = None,
+    rtol: float | None = None,
 ) -> StitchedPaths:
     r"""Sample the multi-marginal Schrödinger bridge through snapshots at ``times`` as full-length paths.
 
@@ -183,7 +184,7 @@ def stitch(
         particle ``n_paths // n_k`` times plus a random subset of the others (stratified).
     anchor
         ``"all"`` or the index of the snapshot the paths start from.
-    reg, max_iter, tol, n_rk4, exact, ot_method
+    reg, max_iter, tol, rtol, n_rk4, exact, ot_method
         Passed to :func:`~dynfer.estimators.bridges.coupling.couple` (``exact`` also chooses exactness of the
         transition; the bridges do not need it).
     n_flow
@@ -245,9 +246,11 @@ def stitch(
     batch_size = check_batch_size(batch_size)
     gen = make_generator(seed, dev)
 
+    extra = {} if rtol is None else {"rtol": rtol}
+
     def solve(k: int, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
         return couple(x0, x1, gaps[k], drift, sigma, reg=reg, max_iter=max_iter, tol=tol, n_rk4=n_rk4, exact=exact,
-                      ot_method=ot_method)
+                      ot_method=ot_method, **extra)
 
     plans: list[torch.Tensor | BlockPlan] = [
         solve(k, snaps[k], snaps[k + 1]) if batch_size is None
