@@ -595,27 +595,33 @@ def bridge_paths(
     out = torch.empty((n_steps + 1, n, d), dtype=a.dtype, device=a.device)
     out[0], out[-1] = a, b
     # auxiliary affine process linearised at the end points; its transitions over tau = k h by recursion
-    fy, B = _drift_and_jacobian(drift, b)
-    phis, cs, covs = _aux_transitions(B, fy, b, s2, h, n_steps)
+    # paths sharing an end point share its linearisation: compute it once per distinct end point (the stitched
+    # paths end at the particles of a snapshot, each reached by many paths)
+    ends, which = torch.unique(b, dim=0, return_inverse=True)
+    fy, B = _drift_and_jacobian(drift, ends)
+    phis, cs, covs = _aux_transitions(B, fy, ends, s2, h, n_steps)
     # a Jacobian whose exponential overflows over the interval (a stiff or expanding network drift): those
     # paths are guided by the Brownian auxiliary (B = 0: guide (y - flow) / tau) instead of failing the interval
     finite = torch.stack([torch.isfinite(p_).flatten(1).all(1) & torch.isfinite(c_).flatten(1).all(1)
                           for p_, c_ in zip(phis, covs, strict=True)]).all(0)
     if not bool(finite.all()):
         B = torch.where(finite[:, None, None], B, torch.zeros_like(B))
-        phis, cs, covs = _aux_transitions(B, fy, b, s2, h, n_steps)
+        phis, cs, covs = _aux_transitions(B, fy, ends, s2, h, n_steps)
     std = (s2 * h).sqrt() if noise else torch.zeros_like(s2)
     x = a.detach()
     with torch.no_grad():
         for k in range(n_steps - 1):
             tau = n_steps - k  # remaining steps: tau * h
-            phi, c, cov = phis[tau - 1], cs[tau - 1], covs[tau - 1]
-            resid = b - _flow(drift, x, tau * h, n_flow) if n_flow else b - (phi @ x[:, :, None])[:, :, 0] - c
-            chol = robust_cholesky(cov, "the guided bridge's auxiliary covariance")
+            phi = phis[tau - 1][which]
+            chol = robust_cholesky(covs[tau - 1], "the guided bridge's auxiliary covariance")[which]
+            if n_flow:
+                resid = b - _flow(drift, x, tau * h, n_flow)
+            else:
+                resid = b - (phi @ x[:, :, None])[:, :, 0] - cs[tau - 1][which]
             v = torch.cholesky_solve(resid[:, :, None], chol)
             guide = s2 * (phi.transpose(-1, -2) @ v)[:, :, 0]
-            noise = torch.randn(a.shape, generator=gen, dtype=a.dtype, device=a.device)
-            x = x + h * (_eval_drift(drift, x) + guide) + std * noise
+            xi = torch.randn(a.shape, generator=gen, dtype=a.dtype, device=a.device)
+            x = x + h * (_eval_drift(drift, x) + guide) + std * xi
             out[k + 1] = x
     bad = ~torch.isfinite(out).all(-1).all(0)  # (n,) paths that overflowed somewhere
     n_bad = int(bad.sum())
