@@ -410,7 +410,9 @@ def couple(
         ``"sinkhorn_scaling"`` (default) or ``"sinkhorn"`` (POT's plain log-domain Sinkhorn).
     rtol
         Relative tolerance on the marginals (:func:`~dynfer.processes.transport.ot_plan`): the solve also stops
-        once the marginal error is below ``rtol`` of the marginal mass. ``None``: ``tol`` only.
+        once the marginal error is below ``rtol`` of the marginal mass. ``None`` (default): ``tol`` only. Measured
+        on PBMC's first interval (500 x 500, 30-d, sigma 0.31): ``1e-4`` took 4.7 s and landed within 1e-6 total
+        variation of a ``tol=1e-10`` solve; ``1e-3`` took 1.5 s at 2.5e-3.
 
     Returns
     -------
