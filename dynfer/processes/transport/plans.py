@@ -15,10 +15,10 @@ Four solvers sit behind :func:`ot_plan` / :func:`ot_cost`, three of them from PO
   Sinkhorn stalls. Two solvers, each where it wins (``benchmarks/bench_transport.py --pbmc``): dynfer's log-domain
   :func:`~dynfer.processes.transport.sinkhorn_epsilon_scaling` runs first for 300 iterations of its last stage, which
   solves the bridges' transition costs (cost range over :math:`\varepsilon` about 100: a 1,000 x 1,000
-  Lotka-Volterra coupling to a marginal error of 1e-15 in 150 iterations, 0.7 s, where POT's stabilised scaling lost
-  the plan's mass after 40 s); if it has not converged, POT's ``method="sinkhorn_epsilon_scaling"``, which on PBMC's
+  Lotka-Volterra coupling to a marginal error of 3e-14 (L1) in 0.75 s, where POT's stabilised scaling lost the
+  plan's mass after 43 s); if it has not converged, POT's ``method="sinkhorn_epsilon_scaling"``, which on PBMC's
   first two snapshots (500 x 500, 30-d, squared-Euclidean cost, :math:`\varepsilon = 0.01`, range over
-  :math:`\varepsilon` 2,000) met a marginal error of 2.2e-6 (L1) in 2.7 s where dynfer's needed 147 s for 5.7e-6;
+  :math:`\varepsilon` 2,000) met a marginal error of 2.2e-6 (L1) in 1.2 s where dynfer's needed 23 s for 5.7e-6;
   should POT's plan miss the tolerance, dynfer's solver runs to ``max_iter``. All on the inputs' device;
 * ``"unbalanced"``: entropic OT with KL-relaxed marginals (Chizat et al. 2018), ``ot.unbalanced.sinkhorn_unbalanced``.
 
