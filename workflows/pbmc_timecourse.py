@@ -72,7 +72,8 @@ def run(out_dir: str | Path, *, seed: int, device: str, quick: bool) -> tuple[Pa
         title="dynfer: Schrödinger bridges on the PBMC time course", protocol_text=text,
         summary="pbmc_timecourse_nc (CC BY-NC 4.0, non-commercial), 21 hourly snapshots x 500 cells, 30 gene "
                 "programs; W2 at the 10 held-out odd hours.",
-        extra_metrics={"n_fit": 500 if n_fit is None else n_fit, "n_iter": n_iter, "sigma": "auto"})
+        extra_metrics={"n_fit": 500 if n_fit is None else n_fit, "n_iter": n_iter, "sigma": "auto"},
+        var_names=list(adata.var_names), quick=quick)
 
 
 if __name__ == "__main__":
