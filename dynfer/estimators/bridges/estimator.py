@@ -647,10 +647,14 @@ class SchrodingerBridge(Estimator):
         :math:`\sigma^2 (t - t_k)(t_{k+1} - t)/\Delta_k`, :math:`\sigma^2\Delta_k/4` at the midpoint): it is
         **not** the bridge's marginal, and is reported as a separate output of the method.
         """
-        from dynfer.estimators.bridges.coupling import bridge_paths
-
         self._check_fitted("mean_paths")
         take = self.paths_.shape[1] if n is None else check_int(n, "n", 1)
+        return self.grid_.cpu().numpy(), self._mean_path_tensor(take).cpu().numpy()
+
+    def _mean_path_tensor(self, take: int) -> torch.Tensor:
+        """The first ``take`` mean paths of :meth:`mean_paths`, ``(T, take, d)``, on the paths' device."""
+        from dynfer.estimators.bridges.coupling import bridge_paths
+
         paths = self.paths_[:, :take].detach()
         knots = self._knots()
         out = paths.clone()
@@ -659,7 +663,7 @@ class SchrodingerBridge(Estimator):
             lo, hi = int(knots[k]), int(knots[k + 1])
             out[lo:hi + 1] = bridge_paths(paths[lo], paths[hi], float(self.times_[k]), float(self.times_[k + 1]),
                                           hi - lo, drift, self.sigma_, noise=False)
-        return self.grid_.cpu().numpy(), out.cpu().numpy()
+        return out
 
     def sample(
         self, times: Sequence[float] | float, n: int | None = None, *, seed: int | torch.Generator | None = None,
@@ -715,7 +719,7 @@ class SchrodingerBridge(Estimator):
         if take > n_all:
             raise BadInputError(f"n must be between 1 and the number of bridge paths ({n_all}), got {n}")
         if not noise:
-            paths = torch.as_tensor(self.mean_paths(take)[1])
+            paths = self._mean_path_tensor(take)
         else:
             paths = self.paths_.detach()[:, :take]
         gen = make_generator(seed if isinstance(seed, torch.Generator) else resolve_seed(seed), paths.device)
