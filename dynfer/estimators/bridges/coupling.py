@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -363,6 +363,9 @@ def _cost(drift, xs, ys, dt, sigma, n_rk4, exact, wide: torch.dtype) -> torch.Te
     return torch.cat(out, 0)
 
 
+BRIDGE_SCHEDULE = {"scaling": 0.25, "stage_iter": 10, "relaxation": 1.9}  # the couplings' solver schedule
+
+
 def couple(
     x0: torch.Tensor,
     x1: torch.Tensor,
@@ -377,6 +380,7 @@ def couple(
     exact: Exact = None,
     ot_method: str = "sinkhorn_scaling",
     rtol: float | None = None,
+    scaling_options: dict[str, Any] | None = None,
 ) -> torch.Tensor:
     r"""Static Schrödinger-bridge coupling of two snapshots: entropic OT with the transition cost.
 
@@ -413,6 +417,11 @@ def couple(
         once the marginal error is below ``rtol`` of the marginal mass. ``None`` (default): ``tol`` only. Measured
         on PBMC's first interval (500 x 500, 30-d, sigma 0.31): ``1e-4`` took 4.7 s and landed within 1e-6 total
         variation of a ``tol=1e-10`` solve; ``1e-3`` took 1.5 s at 2.5e-3.
+    scaling_options
+        Schedule of the :math:`\varepsilon`-scaling solver (``ot_plan``'s ``scaling_options``); ``None``:
+        ``BRIDGE_SCHEDULE``, four-fold temperature steps of 10 iterations and an over-relaxed last stage
+        (:math:`\omega = 1.9`). Measured on the P-step couplings of a fit (1,000-cell Lotka-Volterra blocks: 88
+        iterations instead of 169 with the solver's defaults; PBMC, 500 x 500: 5 to 10 times fewer).
 
     Returns
     -------
@@ -426,7 +435,9 @@ def couple(
     C = _cost(drift, xs, ys, dt, sigma, n_rk4, exact, wide)
     if ot_method not in ("sinkhorn", "sinkhorn_scaling"):
         raise BadInputError(f"ot_method must be 'sinkhorn' or 'sinkhorn_scaling', got {ot_method!r}")
-    extra = {} if rtol is None else {"rtol": rtol}
+    extra: dict[str, Any] = {} if rtol is None else {"rtol": rtol}
+    if ot_method == "sinkhorn_scaling":
+        extra["scaling_options"] = BRIDGE_SCHEDULE if scaling_options is None else scaling_options
     plan = ot_plan(None, None, method=ot_method, cost=C, reg=reg, max_iter=max_iter, tol=tol, **extra)
     return plan.to(xs.dtype)
 

@@ -213,7 +213,9 @@ class SchrodingerBridge(Estimator):
     n_restarts
         Extra perturbed starts of the shooting initialisation; the lowest shooting loss is kept.
     init_kwargs
-        Options of :func:`~dynfer.estimators.bridges.initialisation.shooting_init`.
+        Options of :func:`~dynfer.estimators.bridges.initialisation.initialise_reference` (``max_cells``: particles
+        per snapshot of the initial fit, default 1,000, a seeded subsample) and of
+        :func:`~dynfer.estimators.bridges.initialisation.shooting_init`.
     sigma_anneal
         Anneal the reference noise across rounds: round :math:`r` of :math:`R` uses
         :math:`\sigma\, a^{1 - r/(R-1)}` (geometric from :math:`a\sigma` down to :math:`\sigma`); ``1`` (default)

@@ -28,6 +28,12 @@ of :math:`f_\theta` to the snapshots give a better start. Both use the exact opt
   multiple shooting for ODE parameters, Bock 1983). With small noise this is the Gaussian log-likelihood of the
   pushed-forward particles up to a constant, so restarts (``n_restarts``) keep the lowest :math:`L`.
 
+Both fits are starting values, refined by the bridges afterwards, and both solve exact OT problems
+(:math:`O(n^3)`-ish network simplex) and, for shooting, differentiate RK4 flows of every particle, so
+:func:`initialise_reference` fits them on at most ``max_cells`` particles per snapshot (default 1,000; a seeded
+uniform subsample without replacement, the same for every start): above that size their cost stays constant in
+the cells per time (a 3,000-cell Lotka-Volterra fit spent 173 s of 282 s here before this cap).
+
 References
 ----------
 - Y. Shen, R. Berlinghieri, T. Broderick (2025), Multi-marginal Schrödinger bridges with iterative reference
@@ -54,7 +60,8 @@ from dynfer.estimators.bridges.drift_fit import fit_lbfgs, solve_lstsq
 from dynfer.estimators.bridges.reference_base import ReferenceDrift
 from dynfer.processes.transport import ot_plan
 
-__all__ = ["INIT_METHODS", "InitReport", "displacement_init", "flow", "initialise_reference", "shooting_init"]
+__all__ = ["INIT_METHODS", "MAX_INIT_CELLS", "InitReport", "displacement_init", "flow", "initialise_reference",
+           "shooting_init"]
 
 INIT_METHODS = ("paper", "displacement", "shooting")
 
@@ -89,6 +96,24 @@ def _snapshots(snapshots: Sequence[Any], times: Any) -> tuple[list[torch.Tensor]
     if len(xs) != len(t) or len(xs) < 2:
         raise BadInputError(f"need >= 2 snapshots and one time each, got {len(xs)} snapshots and {len(t)} times")
     return xs, t.tolist()
+
+
+MAX_INIT_CELLS = 1000  # particles per snapshot of the initial fits (module docstring)
+
+
+def _subsample(snapshots: Sequence[Any], max_cells: int | None, seed: int) -> list[torch.Tensor]:
+    """At most ``max_cells`` rows of each snapshot: a seeded uniform subsample without replacement."""
+    if max_cells is not None and (isinstance(max_cells, bool) or not isinstance(max_cells, int) or max_cells < 2):
+        raise BadInputError(f"max_cells must be an int >= 2 or None, got {max_cells!r}")
+    xs = [as_tensor(x, f"snapshots[{k}]", ndim=2, dtype=torch.float64) for k, x in enumerate(snapshots)]
+    if max_cells is None or all(x.shape[0] <= max_cells for x in xs):
+        return xs
+    gen = torch.Generator().manual_seed(int(seed))
+    out = []
+    for x in xs:
+        keep = torch.randperm(x.shape[0], generator=gen)[:max_cells] if x.shape[0] > max_cells else None
+        out.append(x if keep is None else x[keep.to(x.device)])
+    return out
 
 
 def _plans(xs: list[torch.Tensor], ys: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -263,6 +288,7 @@ def initialise_reference(
     method: str = "shooting",
     n_restarts: int = 0,
     seed: int = 0,
+    max_cells: int | None = MAX_INIT_CELLS,
     **kwargs: Any,
 ) -> InitReport:
     r"""Set ``reference``'s parameters in place to a direct fit on the snapshots (module docstring).
@@ -281,7 +307,9 @@ def initialise_reference(
         Extra shooting starts (shooting only): the given parameters, then ``n_restarts - 1`` perturbations of them,
         :math:`p + z\max(|p|, 1)` with :math:`z \sim \mathcal N(0, 1)` per raw parameter.
     seed
-        Seed of the perturbations.
+        Seed of the perturbations and of the subsample.
+    max_cells
+        Fit on at most this many particles per snapshot (a seeded subsample without replacement); ``None``: all.
     **kwargs
         Passed to :func:`shooting_init` (``steps_per_unit``, ``n_outer``, ``max_iter``).
 
@@ -296,6 +324,7 @@ def initialise_reference(
         raise BadInputError(f"n_restarts must be a non-negative int, got {n_restarts!r}")
     if method == "paper":
         return InitReport("paper", math.nan, reference.theta())
+    snapshots = _subsample(snapshots, max_cells, seed)
     if method == "displacement":
         loss = displacement_init(reference, snapshots, times)
         return InitReport("displacement", loss, reference.theta(), [(loss, reference.theta())])

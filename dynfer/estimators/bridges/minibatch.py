@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import torch
 
 from dynfer._errors import BadInputError
+from dynfer.estimators.bridges.draws import draw_rows
 
 __all__ = ["DENSE_LIMIT", "DEFAULT_BATCH", "BlockPlan", "block_couple", "check_batch_size", "default_batch_size"]
 
@@ -133,7 +134,7 @@ class BlockPlan:
             if sel.numel() == 0:
                 continue
             weights = self.blocks[b][pos[which[sel]]] if by_rows else self.blocks[b][:, pos[which[sel]]].T
-            out[sel] = other[b][torch.multinomial(weights, 1, generator=gen)[:, 0]]
+            out[sel] = other[b][draw_rows(weights, gen)]
         return out
 
     def draw_next(self, i: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:

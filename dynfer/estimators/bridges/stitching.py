@@ -37,6 +37,7 @@ import torch
 from dynfer._errors import BadInputError
 from dynfer._validation import as_tensor, check_times, make_generator, progress
 from dynfer.estimators.bridges.coupling import Drift, Exact, bridge_paths, couple
+from dynfer.estimators.bridges.draws import draw_rows
 from dynfer.estimators.bridges.minibatch import BlockPlan, block_couple, check_batch_size
 
 __all__ = ["StitchedPaths", "stitch"]
@@ -72,13 +73,13 @@ class StitchedPaths(NamedTuple):
 def _draw_next(plan: torch.Tensor | BlockPlan, i: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     if isinstance(plan, BlockPlan):
         return plan.draw_next(i, gen)
-    return torch.multinomial(plan[i], 1, generator=gen)[:, 0]
+    return draw_rows(plan[i], gen)
 
 
 def _draw_previous(plan: torch.Tensor | BlockPlan, j: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     if isinstance(plan, BlockPlan):
         return plan.draw_previous(j, gen)
-    return torch.multinomial(plan[:, j].T, 1, generator=gen)[:, 0]
+    return draw_rows(plan[:, j].T, gen)
 
 
 def _snapshots(snapshots) -> list[torch.Tensor]:

@@ -12,14 +12,14 @@ Four solvers sit behind :func:`ot_plan` / :func:`ot_cost`, three of them from PO
 * ``"exact"``: the network simplex (``ot.emd``), on the CPU in float64 whatever the inputs' device;
 * ``"sinkhorn"``: entropic OT (Cuturi 2013) in the log domain (``method="sinkhorn_log"``), on the inputs' device;
 * ``"sinkhorn_scaling"``: the same problem with :math:`\varepsilon`-scaling, for small temperatures where plain
-  Sinkhorn stalls. Two solvers, each where it wins (``benchmarks/bench_transport.py --pbmc``): dynfer's log-domain
-  :func:`~dynfer.processes.transport.sinkhorn_epsilon_scaling` runs first for 300 iterations of its last stage, which
-  solves the bridges' transition costs (cost range over :math:`\varepsilon` about 100: a 1,000 x 1,000
-  Lotka-Volterra coupling to a marginal error of 3e-14 (L1) in 0.75 s, where POT's stabilised scaling lost the
-  plan's mass after 43 s); if it has not converged, POT's ``method="sinkhorn_epsilon_scaling"``, which on PBMC's
-  first two snapshots (500 x 500, 30-d, squared-Euclidean cost, :math:`\varepsilon = 0.01`, range over
-  :math:`\varepsilon` 2,000) met a marginal error of 2.2e-6 (L1) in 1.2 s where dynfer's needed 23 s for 5.7e-6;
-  should POT's plan miss the tolerance, dynfer's solver runs to ``max_iter``. All on the inputs' device;
+  Sinkhorn stalls: dynfer's :func:`~dynfer.processes.transport.sinkhorn_epsilon_scaling` (log-domain duals,
+  scaling-form iterations with absorption), which beats POT's ``method="sinkhorn_epsilon_scaling"`` on both problems
+  of ``benchmarks/bench_transport.py --pbmc``: PBMC's first two snapshots (500 x 500, 30-d, squared-Euclidean cost,
+  :math:`\varepsilon = 0.01`, range over :math:`\varepsilon` 2,000) to a marginal error of 5.7e-6 (L1) in 0.82 s
+  against POT's 2.2e-6 in 1.28 s, and a bridge's Lotka-Volterra transition cost (1,000 x 1,000) to 1.4e-14 in
+  0.26 s, where POT's stabilised scaling lost all but 1e-6 of the plan's mass after 48 s. Should dynfer's plan miss
+  the tolerance within ``max_iter``, POT's is tried with the same budget and the one with the smaller marginal error
+  returned. All on the inputs' device;
 * ``"unbalanced"``: entropic OT with KL-relaxed marginals (Chizat et al. 2018), ``ot.unbalanced.sinkhorn_unbalanced``.
 
 Every function takes numpy arrays or torch tensors and returns the same kind: numpy in, numpy out (float32 stays
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -180,11 +180,9 @@ def _sinkhorn(
     return plan
 
 
-_OWN_FIRST = 300  # final-stage iterations of dynfer's own solver before POT's is tried
-
-
-def _own_epsilon_scaling(a, b, cost, reg: float, max_iter: int, tol: float, rtol: float | None) -> torch.Tensor:
-    return sinkhorn_epsilon_scaling(a, b, cost, reg, max_iter=max_iter, tol=tol, rtol=rtol)[0]
+def _own_epsilon_scaling(a, b, cost, reg: float, max_iter: int, tol: float, rtol: float | None,
+                         **schedule: Any) -> torch.Tensor:
+    return sinkhorn_epsilon_scaling(a, b, cost, reg, max_iter=max_iter, tol=tol, rtol=rtol, **schedule)[0]
 
 
 def _pot_epsilon_scaling(a, b, cost, reg: float, max_iter: int, tol: float, rtol: float | None) -> torch.Tensor:
@@ -208,20 +206,25 @@ def _pot_epsilon_scaling(a, b, cost, reg: float, max_iter: int, tol: float, rtol
                            numInnerItermax=inner, epsilon0=max(spread, reg), stopThr=thr * thr, warn=False)
 
 
+def _marginal_l1(plan: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((plan.sum(1) - a).abs().sum() + (plan.sum(0) - b).abs().sum())
+
+
 def _usable(plan: torch.Tensor, a, b, tol: float, rtol: float | None) -> bool:
     return bool(torch.isfinite(plan).all()) and _converged(plan, a, b, tol, rtol)[0]
 
 
 def _sinkhorn_scaling(
     a: torch.Tensor, b: torch.Tensor, cost: torch.Tensor, reg: float, max_iter: int, tol: float,
-    rtol: float | None = None,
+    rtol: float | None = None, schedule: dict[str, Any] | None = None,
 ) -> torch.Tensor:
-    """Epsilon-scaling: dynfer's solver briefly, then POT's, then dynfer's to ``max_iter`` (module docstring)."""
-    plan = _own_epsilon_scaling(a, b, cost, reg, min(max_iter, _OWN_FIRST), tol, rtol)
-    if max_iter > _OWN_FIRST and not _usable(plan, a, b, tol, rtol):
-        plan = _pot_epsilon_scaling(a, b, cost, reg, max_iter, tol, rtol)
-        if not _usable(plan, a, b, tol, rtol):
-            plan = _own_epsilon_scaling(a, b, cost, reg, max_iter, tol, rtol)
+    """Epsilon-scaling: dynfer's solver, POT's where dynfer's misses the tolerance (module docstring)."""
+    plan = _own_epsilon_scaling(a, b, cost, reg, max_iter, tol, rtol, **(schedule or {}))
+    if not _usable(plan, a, b, tol, rtol):
+        other = _pot_epsilon_scaling(a, b, cost, reg, max_iter, tol, rtol)
+        if bool(torch.isfinite(other).all()) and (
+                not bool(torch.isfinite(plan).all()) or _marginal_l1(other, a, b) < _marginal_l1(plan, a, b)):
+            plan = other
     _check_plan(plan, "sinkhorn_scaling", reg)
     ok, err, rel = _converged(plan, a, b, tol, rtol)
     if not ok:
@@ -255,6 +258,19 @@ def _check_plan(plan: torch.Tensor, method: str, reg: float) -> None:
                                  "Increase reg, pass float64 inputs, or rescale the cost matrix.")
 
 
+SCALING_OPTIONS = ("scaling", "stage_iter", "relaxation", "check_every")
+
+
+def _check_scaling_options(options: Any, method: str) -> dict[str, Any]:
+    if options is None:
+        return {}
+    if method != "sinkhorn_scaling":
+        raise BadInputError("scaling_options", repr(options), "None unless method='sinkhorn_scaling'")
+    if not isinstance(options, dict) or set(options) - set(SCALING_OPTIONS):
+        raise BadInputError("scaling_options", repr(options), f"a dict with keys among {list(SCALING_OPTIONS)}")
+    return dict(options)
+
+
 def _solve(
     x: Array | None,
     y: Array | None,
@@ -268,10 +284,12 @@ def _solve(
     max_iter: int | None,
     tol: float | None,
     rtol: float | None = None,
+    scaling_options: dict[str, Any] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, OutputFormat]:
     """Validate everything, then return the plan, the cost matrix (both torch) and the output converter."""
     if method not in _METHODS:
         raise BadInputError(f"method must be one of {list(_METHODS)}, got {method!r}")
+    options = _check_scaling_options(scaling_options, method)
     if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1):
         raise BadInputError(f"max_iter must be a positive int or None, got {max_iter!r}")
     t, out = convert_inputs({"x": x, "y": y, "a": a, "b": b, "cost": cost})
@@ -305,8 +323,9 @@ def _solve(
             tol = 0.0 if tol is None else check_positive(tol, "tol")  # rtol alone unless both are given
         else:
             tol = (1e-9 if C.dtype == torch.float64 else 1e-6) if tol is None else check_positive(tol, "tol")
-        solver = _sinkhorn if method == "sinkhorn" else _sinkhorn_scaling
-        return solver(wa, wb, C, reg, iters, tol, rtol), C, out
+        if method == "sinkhorn":
+            return _sinkhorn(wa, wb, C, reg, iters, tol, rtol), C, out
+        return _sinkhorn_scaling(wa, wb, C, reg, iters, tol, rtol, options), C, out
     if reg_m is None:
         reg_m = scale
     elif not (isinstance(reg_m, int | float) and math.isinf(reg_m) and reg_m > 0):
@@ -356,6 +375,10 @@ _SOLVER_PARAMS = r"""
         falls like :math:`n^{-1/2}` for the same error per point, it does not depend on the number of points nor on
         the scale of the weights. ``None`` (default): ``tol`` alone. Given alone, ``rtol`` replaces ``tol``; given
         both, the solver stops at the first met.
+    scaling_options
+        ``"sinkhorn_scaling"`` only: the schedule of
+        :func:`~dynfer.processes.transport.sinkhorn_epsilon_scaling` (``scaling``, ``stage_iter``, ``relaxation``,
+        ``check_every``); ``None``: its defaults.
 """
 
 _SOLVER_NOTES = r"""
@@ -402,6 +425,7 @@ def ot_plan(
     max_iter: int | None = None,
     tol: float | None = None,
     rtol: float | None = None,
+    scaling_options: dict[str, Any] | None = None,
 ) -> Array:
     r"""Optimal coupling :math:`P` ``(n, m)`` between two weighted point clouds.
 
@@ -430,7 +454,7 @@ def ot_plan(
     >>> P.tolist()
     [[0.0, 0.5], [0.5, 0.0]]
     """
-    plan, _, out = _solve(x, y, a, b, method, reg, reg_m, cost, metric, max_iter, tol, rtol)
+    plan, _, out = _solve(x, y, a, b, method, reg, reg_m, cost, metric, max_iter, tol, rtol, scaling_options)
     return out(plan)
 
 
@@ -448,6 +472,7 @@ def ot_cost(
     max_iter: int | None = None,
     tol: float | None = None,
     rtol: float | None = None,
+    scaling_options: dict[str, Any] | None = None,
 ) -> Array:
     r"""Transport cost :math:`\langle P, C\rangle = \sum_{{ij}} P_{{ij}} C_{{ij}}` of the coupling from :func:`ot_plan`.
 
@@ -478,7 +503,7 @@ def ot_cost(
     >>> round(float(ot_cost(np.array([0.0, 1.0]), np.array([1.1, 0.1]))), 6)
     0.01
     """
-    plan, C, out = _solve(x, y, a, b, method, reg, reg_m, cost, metric, max_iter, tol, rtol)
+    plan, C, out = _solve(x, y, a, b, method, reg, reg_m, cost, metric, max_iter, tol, rtol, scaling_options)
     return out((plan * C).sum())
 
 
