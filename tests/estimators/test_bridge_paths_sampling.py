@@ -115,7 +115,8 @@ def test_auto_sigma_keeps_sinkhorn_temperature_within_reach():
 def test_convergence_problems_are_one_warning_per_fit():
     g = np.random.default_rng(1)
     xs = [g.normal(size=(40, 3)) + k for k in range(4)]
-    sb = SchrodingerBridge("linear", sigma=0.02, n_iter=2, seed=0, coupling_kwargs={"max_iter": 1, "tol": 1e-30, "rtol": 1e-14})
+    sb = SchrodingerBridge("linear", sigma=0.02, n_iter=2, seed=0,
+                           coupling_kwargs={"max_iter": 1, "tol": 1e-30, "rtol": 1e-14})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         sb.fit(xs, [0.0, 1.0, 2.0, 3.0])

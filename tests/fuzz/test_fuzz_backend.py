@@ -517,6 +517,10 @@ def transport_calls(draw):
         "bandwidth": draw(st.sampled_from([None, 1.0, [0.5, 2.0]])), "unbiased": False,
         "squared": draw(st.booleans()),
     }
+    valid["scaling_options"] = None
+    if valid["method"] == "sinkhorn_scaling":
+        valid["scaling_options"] = draw(st.sampled_from([None, {"scaling": 0.25, "stage_iter": 10, "relaxation": 1.9},
+                                                         {"relaxation": 1.0}, {"check_every": 3}]))
     if draw(st.booleans()):
         valid["a"] = draw(hnp.arrays(np.float64, n, elements=st.floats(0.1, 2)))
         valid["b"] = draw(hnp.arrays(np.float64, m, elements=st.floats(0.1, 2)))
@@ -533,6 +537,8 @@ def transport_calls(draw):
         "kernel": st.sampled_from(["cauchy", None]),
         "bandwidth": st.one_of(st.sampled_from([0.0, -1.0, [], math.nan, 1e-300, "h"]), arrays()),
         "unbiased": st.just(True), "squared": st.just(False),
+        "scaling_options": st.sampled_from([{"relaxation": 2.0}, {"relaxation": 0.5}, {"stage_iter": -1},
+                                            {"scaling": 1.5}, {"omega": 1.9}, "fast", [1.9]]),
         "cost": st.one_of(hnp.arrays(np.float64, (n, m), elements=st.floats(0, 10)), arrays(),
                           st.just(np.full((n, m), 1e300)), st.just(np.zeros((n + 1, m)))),
     }
@@ -540,12 +546,13 @@ def transport_calls(draw):
 
 
 OT_NAMES = {"x", "y", "a", "b", "method", "reg", "reg_m", "cost", "metric", "max_iter", "tol", "p", "kernel",
-            "bandwidth", "unbiased", "squared"}
+            "bandwidth", "unbiased", "squared", "scaling_options", "relaxation", "stage_iter", "scaling"}
 
 
 def _transport_property(kw):
     x, y, a, b = kw["x"], kw["y"], kw["a"], kw["b"]
-    plan_kw = {k: kw[k] for k in ("a", "b", "method", "reg", "reg_m", "cost", "metric", "max_iter", "tol")}
+    plan_kw = {k: kw[k] for k in ("a", "b", "method", "reg", "reg_m", "cost", "metric", "max_iter", "tol",
+                                  "scaling_options")}
     plan = outcome(lambda: ot_plan(x, y, **plan_kw), OT_NAMES)
     if plan is not None:
         assert np.ndim(plan) == 2 and bool((torch.as_tensor(plan) >= 0).all())

@@ -106,9 +106,16 @@ def _eval_drift(drift: Drift, x: torch.Tensor) -> torch.Tensor:
 def _drift_and_jacobian(drift: Drift, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     r""":math:`f(x)` ``(n, d)`` and the per-row Jacobians :math:`\partial f_i/\partial x_i` ``(n, d, d)``.
 
-    One backward pass per output coordinate (``d`` in all) on :math:`\sum_i f(x_i)`; exact when the drift acts on
-    each row separately (true of any per-particle drift, not of batch-coupled layers such as batch norm).
+    The drift's closed form where it has one (``drift.drift_jacobian(x)`` not ``None``); otherwise one backward pass
+    per output coordinate (``d`` in all) on :math:`\sum_i f(x_i)`, exact when the drift acts on each row
+    separately (true of any per-particle drift, not of batch-coupled layers such as batch norm).
     """
+    known = getattr(drift, "drift_jacobian", None)
+    if callable(known):
+        with torch.no_grad():
+            jac = known(x.detach())
+            if jac is not None:
+                return _eval_drift(drift, x.detach()), jac.to(x.dtype)
     d = x.shape[1]
     with torch.enable_grad():
         xr = x.detach().requires_grad_(True)

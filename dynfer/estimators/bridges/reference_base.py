@@ -87,6 +87,14 @@ class ReferenceDrift(nn.Module):
         r"""Drift :math:`f_\theta(x)`, shape ``(n, d)``; overridden by each family."""
         raise NotImplementedError
 
+    def drift_jacobian(self, x: torch.Tensor) -> torch.Tensor | None:
+        r"""Per-row Jacobians :math:`\partial f_\theta / \partial x` ``(n, d, d)`` in closed form, or ``None``.
+
+        ``None`` (the default) means "not known": the bridges then differentiate :meth:`drift` with autograd
+        (``d`` backward passes); a family that knows its Jacobian saves those passes in every transition cost.
+        """
+        return None
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         r"""Drift :math:`f_\theta(x)` for states ``x`` of shape ``(n, d)``."""
         if x.shape[-1] != self.dim:

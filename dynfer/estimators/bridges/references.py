@@ -135,6 +135,10 @@ class LinearReference(ReferenceDrift):
         """Drift of this family (see the class docstring)."""
         return x @ self.A.T.to(x) + self.b.to(x)
 
+    def drift_jacobian(self, x: torch.Tensor) -> torch.Tensor:
+        r""":math:`A` for every row."""
+        return self.A.to(x).expand(x.shape[0], self.dim, self.dim)
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         r"""Features :math:`\Phi(x)`, shape ``(n, d, p)``."""
         n, d = x.shape
@@ -254,6 +258,20 @@ class LotkaVolterraReference(_PositiveScalars):
         a, b, c, d = (self.value(n, x) for n in self.names)
         u, v = x[:, 0], x[:, 1]
         return torch.stack([a * u - b * u * v, d * u * v - c * v], dim=-1)
+
+    def drift_jacobian(self, x: torch.Tensor) -> torch.Tensor:
+        r"""The Jacobian per row.
+
+        .. math::  J(x, y) = \begin{pmatrix} \alpha - \beta y & -\beta x \\ \delta y & \delta x - \gamma \end{pmatrix}
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n, 2, 2)``.
+        """
+        a, b, c, d = (self.value(n, x) for n in self.names)
+        u, v = x[:, 0], x[:, 1]
+        return torch.stack([torch.stack([a - b * v, -b * u], -1), torch.stack([d * v, d * u - c], -1)], 1)
 
 
 class HookeReference(_PositiveScalars):
