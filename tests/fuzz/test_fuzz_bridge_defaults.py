@@ -106,13 +106,16 @@ def test_bad_batch_size_is_refused_by_fit_slow(batch, init):
         SchrodingerBridge("linear", n_iter=1, seed=0, batch_size=batch, init=init).fit(GOOD, TIMES)
 
 
-def _good_fit(reference, batch, init, sizes, scale):
+def _good_fit(reference, batch, init, sizes, scale, stored="auto"):
     g = np.random.default_rng(sum(sizes))
     xs = [scale * g.normal(size=(m, 2)) + k for k, m in enumerate(sizes)]
     with dynfer.settings.override(progress=False), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        sb = SchrodingerBridge(reference, n_iter=1, seed=0, batch_size=batch, init=init).fit(xs, [0.0, 0.5, 1.5])
+        sb = SchrodingerBridge(reference, n_iter=1, seed=0, batch_size=batch, init=init,
+                               stored_paths=stored).fit(xs, [0.0, 0.5, 1.5])
     assert math.isfinite(sb.sigma_) and sb.sigma_ > 0
+    if stored not in ("auto", None):
+        assert sb.paths_.shape[1] <= 3 * max(stored, max(sizes))
     assert np.isfinite(sb.trajectories()[1]).all()
     grid, mean = sb.mean_paths()
     assert mean.shape == sb.trajectories()[1].shape and np.isfinite(mean).all()
@@ -122,20 +125,39 @@ GOOD_FIT = {"reference": st.sampled_from(["brownian", "linear"]),
             "batch": st.sampled_from(["auto", None, 2, 5, 50]),
             "init": st.sampled_from(["auto", "paper"]),
             "sizes": st.lists(st.integers(3, 12), min_size=3, max_size=3),
-            "scale": st.sampled_from([1e-3, 1.0, 30.0])}
+            "scale": st.sampled_from([1e-3, 1.0, 30.0]),
+            "stored": st.sampled_from(["auto", None, 1, 4, 100])}
 
 
 @given(**GOOD_FIT)
 @settings(max_examples=8, deadline=None, derandomize=True)
-def test_good_options_fit_finite(reference, batch, init, sizes, scale):
-    _good_fit(reference, batch, init, sizes, scale)
+def test_good_options_fit_finite(reference, batch, init, sizes, scale, stored):
+    _good_fit(reference, batch, init, sizes, scale, stored)
 
 
 @pytest.mark.slow
 @given(**GOOD_FIT)
 @settings(max_examples=60, deadline=None)
-def test_good_options_fit_finite_slow(reference, batch, init, sizes, scale):
-    _good_fit(reference, batch, init, sizes, scale)
+def test_good_options_fit_finite_slow(reference, batch, init, sizes, scale, stored):
+    _good_fit(reference, batch, init, sizes, scale, stored)
+
+
+BAD_STORED = st.sampled_from([0, -2, 1.5, "some", [3], True])
+
+
+@given(stored=BAD_STORED)
+@settings(max_examples=6, deadline=None, derandomize=True)
+def test_bad_stored_paths_is_refused_by_fit(stored):
+    with pytest.raises(BadInputError, match="stored_paths"):
+        SchrodingerBridge("linear", n_iter=1, seed=0, stored_paths=stored).fit(GOOD, TIMES)
+
+
+@pytest.mark.slow
+@given(stored=st.one_of(BAD_STORED, st.integers(max_value=0), st.floats(allow_nan=True), st.text(max_size=3)))
+@settings(max_examples=60, deadline=None)
+def test_bad_stored_paths_is_refused_by_fit_slow(stored):
+    with pytest.raises(BadInputError, match="stored_paths"):
+        SchrodingerBridge("linear", n_iter=1, seed=0, stored_paths=stored).fit(GOOD, TIMES)
 
 
 # ------------------------------------------------------------------ auto_sigma and the numerical repairs

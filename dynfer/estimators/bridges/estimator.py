@@ -82,6 +82,7 @@ def _check_options(value: Any, name: str, allowed: Sequence[str] | None = None) 
     return dict(value)
 
 
+STORED_PATHS = 2000  # paths per anchor snapshot kept in paths_ by stored_paths="auto"
 COUPLING_RTOL = 1e-4  # Sinkhorn's relative marginal tolerance in the P-step (PBMC: within 1e-6 TV of a tight solve)
 SIGMA_TEMPERATURE = 1.0 / 300.0  # the default's entropic temperature, as a fraction of the centred pair distances
 
@@ -231,6 +232,12 @@ class SchrodingerBridge(Estimator):
         (default) applies :func:`~dynfer.estimators.bridges.minibatch.default_batch_size` to the largest snapshot
         (dense plans up to 2,000 cells per time, batches of 1,000 beyond, so the P-step grows linearly in the
         cells); ``None`` always solves the dense plan; an int ``>= 2`` sets the batch.
+    stored_paths
+        Paths of the final bridge kept in ``paths_`` (what :meth:`sample`, :meth:`state_dict` and the AnnData store
+        hold), per anchor snapshot: ``"auto"`` (default) keeps every particle's path up to ``STORED_PATHS`` (2,000)
+        particles per snapshot and a seeded subset of that many beyond, so the stored bridge stays bounded
+        (:math:`(K+1) \cdot 2000` paths) however many cells are fitted; ``None`` keeps all; an int sets the cap.
+        The refinement rounds always use every particle.
 
     Notes
     -----
@@ -305,6 +312,7 @@ class SchrodingerBridge(Estimator):
         sigma_anneal: float = 1.0,
         coupling_kwargs: dict[str, Any] | None = None,
         batch_size: int | str | None = "auto",
+        stored_paths: int | str | None = "auto",
     ) -> None:
         self.reference = reference
         self.sigma = sigma
@@ -327,6 +335,7 @@ class SchrodingerBridge(Estimator):
         self.sigma_anneal = sigma_anneal
         self.coupling_kwargs = coupling_kwargs
         self.batch_size = batch_size
+        self.stored_paths = stored_paths
 
     # ------------------------------------------------------------------ validation (at fit time)
     def _validated(self) -> dict[str, Any]:
@@ -355,8 +364,14 @@ class SchrodingerBridge(Estimator):
             except BadInputError:
                 raise BadInputError("batch_size", repr(self.batch_size),
                                     "'auto', None (dense couplings) or an int >= 2 (cells per mini-batch)") from None
+        stored = self.stored_paths
+        if isinstance(stored, str) and stored == "auto":
+            stored = STORED_PATHS
+        elif stored is not None and (isinstance(stored, bool) or not isinstance(stored, int) or stored < 1):
+            raise BadInputError("stored_paths", repr(self.stored_paths), "'auto', None (all) or an int >= 1")
         return {
             "batch_size": batch_size,
+            "stored_paths": stored,
             "sigma": sigma,
             "fit_sigma": fit_sigma,
             "n_iter": check_int(self.n_iter, "n_iter", 1),
@@ -401,7 +416,7 @@ class SchrodingerBridge(Estimator):
         return None if ref.family == "brownian" else ref
 
     def _p_step(self, ref: ReferenceDrift, xs: list[torch.Tensor], times: torch.Tensor, sigma: float, seed: int,
-                opts: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+                opts: dict[str, Any], n_paths: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         n_steps = self._n_steps(times, opts)
         if self.p_step == "coupling":
             # RK4 steps of the moment ODEs: as fine as the bridge grid, so stiff refitted drifts stay stable; if the
@@ -415,7 +430,8 @@ class SchrodingerBridge(Estimator):
             for finer in (1, 4):
                 try:
                     out = stitch(xs, times, self._drift(ref), sigma, n_steps=[s * max(1, finer // 2) for s in n_steps],
-                                 reg=opts["reg"], seed=seed, n_rk4=finer * n_rk4, n_flow=finer * n_flow, **kwargs)
+                                 reg=opts["reg"], seed=seed, n_rk4=finer * n_rk4, n_flow=finer * n_flow,
+                                 n_paths=n_paths, **kwargs)
                     return out.paths, out.grid
                 except FloatingPointError as err:  # BridgeNumericalError, OTNumericalError, overflow
                     failure = err
@@ -530,9 +546,16 @@ class SchrodingerBridge(Estimator):
         self.sigma_ = float(sigma)
         self.history_ = history
         self.times_ = t.cpu().numpy()
+        cap = opts["stored_paths"]
+        n_paths = cap if cap is not None and max(x.shape[0] for x in xs) > cap else None
+        if final is not None and n_paths is not None:  # a round's bridge, drawn from every particle: subsample it
+            keep = min(final[0].shape[1], n_paths * len(xs))
+            gen = make_generator(seed + 10_007, final[0].device)
+            final = (final[0][:, torch.randperm(final[0].shape[1], generator=gen, device=final[0].device)[:keep]],
+                     final[1])
         if final is None:
             try:
-                final = self._p_step(ref, xs, t, sigma, seed + 10_007, opts)
+                final = self._p_step(ref, xs, t, sigma, seed + 10_007, opts, n_paths)
             except FloatingPointError:
                 if previous is None:
                     raise
@@ -542,7 +565,7 @@ class SchrodingerBridge(Estimator):
                 history[-1]["p_step_failed"] = True
                 warnings.warn("the final P-step failed under the last refitted θ; keeping the θ of the last round "
                               "that could be bridged", RuntimeWarning, stacklevel=3)
-                final = self._p_step(ref, xs, t, self.sigma_, seed + 10_007, opts)
+                final = self._p_step(ref, xs, t, self.sigma_, seed + 10_007, opts, n_paths)
         self.paths_, self.grid_ = final
 
     # ------------------------------------------------------------------ state

@@ -211,7 +211,7 @@ def sinkhorn_epsilon_scaling(
         raise BadInputError("rtol", repr(rtol), "None or a finite number > 0")
     loga, logb = torch.log(a), torch.log(b)
     mass = float(a.sum())
-    spread = float(cost.max() - cost.min())
+    spread = float(cost.detach().max() - cost.detach().min())
     n_stages = 0 if stage_iter == 0 else max(0, math.ceil(math.log(max(spread, reg) / reg) / math.log(1 / scaling)))
     # scaled duals alpha = f/eps + log a, beta = g/eps + log b; the duals f, g (cost units) carry across stages
     f = torch.zeros_like(a)
