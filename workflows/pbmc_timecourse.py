@@ -66,14 +66,16 @@ def run(out_dir: str | Path, *, seed: int, device: str, quick: bool) -> tuple[Pa
         "all scores use all 500 cells. "
         "Reference values of the baselines on this file: OT-midpoint 0.639, persistence 0.789, split-half floor "
         "0.761 (250 vs 250). A method is only useful here if it beats OT-midpoint; fitted methods that do not are "
-        "reported as is.")
+        "reported as is. The MLP-potential fit is also read through its conditional mean at the held-out times "
+        "(sample(noise=False): the same fit without the bridge's own spread, sigma^2 Delta/4 per coordinate at a "
+        "midpoint), in a row of its own; it is a different output of the method, not a sample of the bridge.")
     return run_bridge_workflow(
         out_dir, [x[t == tt] for tt in times], times, methods, seed=seed, device=device, inputs=files, n_fit=n_fit,
         title="dynfer: Schrödinger bridges on the PBMC time course", protocol_text=text,
         summary="pbmc_timecourse_nc (CC BY-NC 4.0, non-commercial), 21 hourly snapshots x 500 cells, 30 gene "
                 "programs; W2 at the 10 held-out odd hours.",
         extra_metrics={"n_fit": 500 if n_fit is None else n_fit, "n_iter": n_iter, "sigma": "auto"},
-        var_names=list(adata.var_names), quick=quick)
+        var_names=list(adata.var_names), quick=quick, conditional_mean="dynfer (mlp_potential reference)")
 
 
 if __name__ == "__main__":

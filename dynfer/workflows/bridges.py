@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from dynfer._errors import BadInputError
 from dynfer.estimators.bridges import SchrodingerBridge
 from dynfer.evaluation import HeldoutResult, OTMidpoint, Persistence, evaluate_heldout
 
@@ -70,6 +71,34 @@ def theta_summary(est: SchrodingerBridge, max_size: int = 64) -> dict[str, Any]:
     return out
 
 
+#: the label suffix of a bridge's conditional-mean row: a different output of the same fit, not a sample
+MEAN_SUFFIX = ": conditional mean (sample(noise=False), not a sample of the bridge)"
+
+
+class _ConditionalMean:
+    """A fitted bridge read through ``sample(noise=False)``: the held-out protocol's sampler of its mean paths."""
+
+    def __init__(self, est: SchrodingerBridge) -> None:
+        self.est = est
+
+    def sample(self, times: Sequence[float], *, seed: Any = None) -> list[np.ndarray]:
+        return self.est.sample(times, seed=seed, noise=False)
+
+
+def _reusing(fit: Callable[[list[np.ndarray], np.ndarray], SchrodingerBridge]):
+    """``fit`` and a second method that reads the same fit's conditional mean without fitting again."""
+    last: dict[str, Any] = {}
+
+    def first(snaps: list[np.ndarray], times: np.ndarray) -> SchrodingerBridge:
+        last["model"] = fit(snaps, times)
+        return last["model"]
+
+    def mean(snaps: list[np.ndarray], times: np.ndarray) -> _ConditionalMean:
+        return _ConditionalMean(last["model"] if "model" in last else first(snaps, times))
+
+    return first, mean
+
+
 def heldout_with_baselines(
     snapshots: Sequence[np.ndarray],
     times: Sequence[float],
@@ -78,17 +107,29 @@ def heldout_with_baselines(
     seed: int,
     device: str | None,
     n_fit: int | None = None,
+    conditional_mean: str | None = None,
     **protocol: Any,
 ) -> HeldoutResult:
     """Score bridge fits with ``methods`` (``{label: SchrodingerBridge parameters}``) and the two baselines.
+
+    ``conditional_mean`` names a method whose fit is also scored through its conditional mean at the held-out
+    times, in a row of its own labelled ``<label>`` + :data:`MEAN_SUFFIX` (the same fit, read without the bridge's
+    spread; its fit time is the method's).
 
     Returns
     -------
     HeldoutResult
         W2 per held-out time for every method and baseline, the split-half floor and the fitted bridges.
     """
-    fits = {label: bridge_method({**kw, "seed": seed, "device": device}, n_fit=n_fit, seed=seed)
-            for label, kw in methods.items()}
+    if conditional_mean is not None and conditional_mean not in methods:
+        raise BadInputError("conditional_mean", repr(conditional_mean), f"one of {sorted(methods)} or None")
+    fits: dict[str, Any] = {}
+    for label, kw in methods.items():
+        fit = bridge_method({**kw, "seed": seed, "device": device}, n_fit=n_fit, seed=seed)
+        if label == conditional_mean:
+            fits[label], fits[label + MEAN_SUFFIX] = _reusing(fit)
+        else:
+            fits[label] = fit
     return evaluate_heldout(snapshots, times, {**fits, **BASELINES}, seed=seed, **protocol)
 
 
@@ -217,6 +258,7 @@ def run_bridge_workflow(
     quick: bool | None = None,
     floor_label: str = FLOOR_LABEL,
     figure_method: str | None = None,
+    conditional_mean: str | None = None,
     **protocol: Any,
 ) -> tuple[Path, dict[str, Any]]:
     """Fit, score and write the report of one bridge dataset workflow.
@@ -249,6 +291,9 @@ def run_bridge_workflow(
         The name of the floor row (see :func:`report_heldout`).
     figure_method
         The method whose fit the figures draw (default: the first of ``methods``).
+    conditional_mean
+        A method also scored through its conditional mean, in a labelled row of its own
+        (:func:`heldout_with_baselines`).
     **protocol
         Passed to :func:`dynfer.evaluation.evaluate_heldout` (``train``, ``heldout``, ``floor``).
 
@@ -259,7 +304,8 @@ def run_bridge_workflow(
     """
     from dynfer.report import Report
 
-    result = heldout_with_baselines(snapshots, times, methods, seed=seed, device=device, n_fit=n_fit, **protocol)
+    result = heldout_with_baselines(snapshots, times, methods, seed=seed, device=device, n_fit=n_fit,
+                                    conditional_mean=conditional_mean, **protocol)
     means = result.mean()
     report = Report(title=title, summary=f"{QUICK_NOTE} {summary}" if quick else summary)
     report.add_heading("Held-out time points")
