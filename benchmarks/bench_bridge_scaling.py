@@ -174,6 +174,8 @@ def main() -> None:
     parser.add_argument("--moscot-max", type=int, default=10_000,
                         help="largest size given to moscot (its couplings took 445 s at 10,000 cells per time)")
     parser.add_argument("--memory", type=int, default=None, metavar="N", help="peak-RSS check at N cells per time")
+    parser.add_argument("--skip-fits", action="store_true",
+                        help="only the baselines and moscot (e.g. to redo a peer run into its own results file)")
     parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--name", default="bridge_scaling", help="results file name (without .json)")
     args = parser.parse_args()
@@ -193,10 +195,11 @@ def main() -> None:
             row["ot_midpoint"] = {"w2": (w2 := w2_scores(mid, x, t, heldout, args.n_score, args.seed + 1)),
                                   "w2_mean": float(np.mean(w2))}
             batch = args.batch_size if n > args.batch_size else args.small_batch
-            if n <= args.dense_max:
+            if n <= args.dense_max and not args.skip_fits:
                 row["dense"] = fit_once(system, x, t, train, heldout, None, args.n_score, args.seed)
-            row["minibatch"] = fit_once(system, x, t, train, heldout, batch, args.n_score, args.seed)
-            if n == args.compare_n and n <= args.dense_max:
+            if not args.skip_fits:
+                row["minibatch"] = fit_once(system, x, t, train, heldout, batch, args.n_score, args.seed)
+            if n == args.compare_n and n <= args.dense_max and not args.skip_fits:
                 # the W2 noise of both fits over seeds (data, fit and scoring all reseeded)
                 for label, bs in (("dense", None), ("minibatch", batch)):
                     means = []

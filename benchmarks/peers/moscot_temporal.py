@@ -52,12 +52,18 @@ def main() -> None:
         sol = problem.problems[(t0, t1)].solution
         xs, ys = x[t == t0], x[t == t1]
         src = rng.integers(0, xs.shape[0], size=args.n_sample)
-        onehot = np.zeros((xs.shape[0], args.n_sample), dtype=np.float32)
-        onehot[src, np.arange(args.n_sample)] = 1.0
-        rows = np.asarray(sol.push(onehot)).T.astype(np.float64)  # (n_sample, m): the plan's rows
-        rows = np.clip(rows, 0, None)
-        rows /= rows.sum(1, keepdims=True)
-        dst = np.array([rng.choice(ys.shape[0], p=r) for r in rows])
+        # push a few one-hot columns at a time: moscot's push materialises n x m x columns (36 GB at 3,000 cells
+        # and 1,000 columns at once)
+        chunk = max(1, int(2.5e8 // (xs.shape[0] * ys.shape[0])))
+        dst = np.empty(args.n_sample, dtype=np.int64)
+        for lo in range(0, args.n_sample, chunk):
+            cols = src[lo:lo + chunk]
+            onehot = np.zeros((xs.shape[0], cols.shape[0]), dtype=np.float32)
+            onehot[cols, np.arange(cols.shape[0])] = 1.0
+            rows = np.asarray(sol.push(onehot)).T.astype(np.float64)  # (columns, m): the plan's rows
+            rows = np.clip(rows, 0, None)
+            rows /= rows.sum(1, keepdims=True)
+            dst[lo:lo + chunk] = [rng.choice(ys.shape[0], p=r) for r in rows]
         lam = (s - t0) / (t1 - t0)
         out[f"heldout_{i}"] = (1 - lam) * xs[src] + lam * ys[dst]
     np.savez(args.out, **out)
