@@ -30,7 +30,10 @@ def test_pbmc_timecourse_workflow(shared_data, tmp_path):
     # deterministic baselines (exact OT on all 500 cells): the reference computation of schrodinger_bridges.md
     assert means["OT-midpoint"] == pytest.approx(0.639, abs=0.005)
     assert means["persistence"] == pytest.approx(0.789, abs=0.005)
-    assert len(metrics["w2"]) == 5
+    # three bridges, two baselines and the MLP-potential fit's labelled conditional-mean row
+    from dynfer.workflows.bridges import MEAN_SUFFIX
+
+    assert len(metrics["w2"]) == 6 and "dynfer (mlp_potential reference)" + MEAN_SUFFIX in metrics["w2"]
     assert any(name.endswith(".npz") for name in env["inputs"])
 
 
