@@ -46,7 +46,7 @@ import torch
 from dynfer._errors import BadInputError
 from dynfer._validation import make_generator
 from dynfer.estimators.bridges.coupling import couple
-from dynfer.estimators.bridges.estimator import SchrodingerBridge
+from dynfer.estimators.bridges.estimator import COUPLING_RTOL, SchrodingerBridge
 from dynfer.estimators.bridges.minibatch import block_couple, default_batch_size
 
 __all__ = ["TRANSITION_MASS", "reference_drift", "sparsify_rows", "transition_matrix"]
@@ -122,8 +122,10 @@ def sparsify_rows(plan: torch.Tensor, mass: float = TRANSITION_MASS) -> tuple[np
 
 
 def _couple_options(est: SchrodingerBridge) -> dict[str, Any]:
+    """The fit's coupling options, with the P-step's default relative tolerance (``COUPLING_RTOL``)."""
     accepted = set(inspect.signature(couple).parameters)
-    return {k: v for k, v in dict(est.coupling_kwargs or {}).items() if k in accepted}
+    options = {"rtol": COUPLING_RTOL, **dict(est.coupling_kwargs or {})}
+    return {k: v for k, v in options.items() if k in accepted}
 
 
 def _dense_plan(est: SchrodingerBridge, a: torch.Tensor, b: torch.Tensor, dt: float) -> torch.Tensor:
