@@ -16,8 +16,8 @@ Four solvers sit behind :func:`ot_plan` / :func:`ot_cost`, three of them from PO
   scaling-form iterations with absorption), which beats POT's ``method="sinkhorn_epsilon_scaling"`` on both problems
   of ``benchmarks/bench_transport.py --pbmc``: PBMC's first two snapshots (500 x 500, 30-d, squared-Euclidean cost,
   :math:`\varepsilon = 0.01`, range over :math:`\varepsilon` 2,000) to a marginal error of 5.7e-6 (L1) in 0.82 s
-  against POT's 2.2e-6 in 1.28 s, and a bridge's Lotka-Volterra transition cost (1,000 x 1,000) to 1.4e-14 in
-  0.26 s, where POT's stabilised scaling lost all but 1e-6 of the plan's mass after 48 s. Should dynfer's plan miss
+  against POT's 2.2e-6 in 1.32 s, and a bridge's Lotka-Volterra transition cost (1,000 x 1,000) to 1.4e-14 in
+  0.26 s, where POT's stabilised scaling lost all but 1e-6 of the plan's mass after 58 s. Should dynfer's plan miss
   the tolerance within ``max_iter``, POT's is tried with the same budget and the one with the smaller marginal error
   returned. All on the inputs' device;
 * ``"unbalanced"``: entropic OT with KL-relaxed marginals (Chizat et al. 2018), ``ot.unbalanced.sinkhorn_unbalanced``.
