@@ -206,10 +206,6 @@ def _pot_epsilon_scaling(a, b, cost, reg: float, max_iter: int, tol: float, rtol
                            numInnerItermax=inner, epsilon0=max(spread, reg), stopThr=thr * thr, warn=False)
 
 
-def _marginal_l1(plan: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((plan.sum(1) - a).abs().sum() + (plan.sum(0) - b).abs().sum())
-
-
 def _usable(plan: torch.Tensor, a, b, tol: float, rtol: float | None) -> bool:
     return bool(torch.isfinite(plan).all()) and _converged(plan, a, b, tol, rtol)[0]
 
@@ -223,7 +219,8 @@ def _sinkhorn_scaling(
     if not _usable(plan, a, b, tol, rtol):
         other = _pot_epsilon_scaling(a, b, cost, reg, max_iter, tol, rtol)
         if bool(torch.isfinite(other).all()) and (
-                not bool(torch.isfinite(plan).all()) or _marginal_l1(other, a, b) < _marginal_l1(plan, a, b)):
+                not bool(torch.isfinite(plan).all())
+                or _marginal_errors(other, a, b)[1] < _marginal_errors(plan, a, b)[1]):
             plan = other
     _check_plan(plan, "sinkhorn_scaling", reg)
     ok, err, rel = _converged(plan, a, b, tol, rtol)
