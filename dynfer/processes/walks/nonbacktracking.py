@@ -74,10 +74,38 @@ class NonBacktrackingWalk:
         deg = self._degree.to(dtype or settings.dtype)
         return deg / deg.sum()
 
-    def _uniform_below(self, k: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """Uniform integers in ``[0, k)`` elementwise (``k >= 1``)."""
-        u = torch.rand(k.shape, generator=gen, device=self.device, dtype=torch.float64)
-        return torch.minimum((u * k).to(torch.int64), k - 1)
+    def next_nodes(
+        self, cur: torch.Tensor, edge: torch.Tensor, u: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""One NBRW move of every token with given uniforms (the building block of :meth:`run`; no checks).
+
+        With :math:`k` the number of allowed neighbours (:math:`d_i` on the first move, :math:`d_i - 1` after, the
+        previous node excluded), the move takes allowed neighbour number :math:`\min(\lfloor u k\rfloor, k-1)` in
+        the sorted neighbour list; a leaf (:math:`d_i = 1`) goes back.
+
+        Parameters
+        ----------
+        cur : torch.Tensor
+            ``(T,)`` ``int64`` current nodes.
+        edge : torch.Tensor
+            ``(T,)`` ``int64`` index, in CSR order, of the directed edge the token arrived by (``-1``: none yet,
+            the first move is a uniform neighbour).
+        u : torch.Tensor
+            ``(T,)`` float64 uniforms in :math:`[0, 1)`.
+
+        Returns
+        -------
+        tuple of torch.Tensor
+            Next nodes ``(T,)`` and the directed edges taken ``(T,)`` (the next call's ``edge``).
+        """
+        deg = self._degree[cur]
+        first = edge < 0
+        back = self._reverse[edge.clamp_min(0)] - self._indptr[cur]  # position of the previous node in cur's list
+        k = torch.where(first, deg, torch.clamp(deg - 1, min=1))
+        draw = torch.minimum((u * k).to(torch.int64), k - 1)
+        pos = torch.where(first, draw, torch.where(deg > 1, draw + (draw >= back).to(torch.int64), back))
+        nxt_edge = self._indptr[cur] + pos
+        return self._indices[nxt_edge], nxt_edge
 
     def run(
         self,
@@ -115,17 +143,10 @@ class NonBacktrackingWalk:
         counts = torch.zeros(n_tokens, self._n, dtype=torch.int64, device=self.device)
         traj = torch.empty(n_steps, n_tokens, dtype=torch.int64, device=self.device) if "trajectory" in rec else None
         ones = torch.ones(n_tokens, dtype=torch.int64, device=self.device)
-        edge = None  # directed edge index (prev -> cur) in CSR order
+        edge = torch.full((n_tokens,), -1, dtype=torch.int64, device=self.device)  # no previous edge yet
         for step in range(n_steps):
-            deg = self._degree[cur]
-            if edge is None:
-                pos = self._uniform_below(deg, gen)
-            else:
-                back = self._reverse[edge] - self._indptr[cur]  # position of the previous node in cur's list
-                draw = self._uniform_below(torch.clamp(deg - 1, min=1), gen)
-                pos = torch.where(deg > 1, draw + (draw >= back).to(torch.int64), back)
-            edge = self._indptr[cur] + pos
-            cur = self._indices[edge]
+            u = torch.rand(n_tokens, generator=gen, device=self.device, dtype=torch.float64)
+            cur, edge = self.next_nodes(cur, edge, u)
             counts.scatter_add_(1, cur[:, None], ones[:, None])
             if traj is not None:
                 traj[step] = cur

@@ -230,15 +230,15 @@ class SelfRepellentWalk:
         ``w`` holds one measure per token; ``rows`` picks the rows of ``w`` belonging to ``cur`` (default: all).
         """
         index, prob, base_logits = self._tiers[tier]
-        idx = index[cur]
+        idx = index.index_select(0, cur)  # index_select: several times faster than advanced indexing on CPU
         if self._alpha == 0.0:
-            return idx, prob[cur]
+            return idx, prob.index_select(0, cur)
         if rows is None:
             wx = w.gather(1, idx)
         else:
             wx = w.reshape(-1)[(rows * w.shape[1])[:, None] + idx]
         tiny = torch.finfo(w.dtype).tiny
-        logits = base_logits[cur] - self._alpha * torch.log(wx.clamp_min(tiny))
+        logits = base_logits.index_select(0, cur) - self._alpha * torch.log(wx.clamp_min(tiny))
         logits = logits - logits.amax(dim=1, keepdim=True)
         return idx, torch.exp(logits)
 
@@ -249,8 +249,37 @@ class SelfRepellentWalk:
         idx, weight = self._weights(cur, w, tier, rows)
         cdf = weight.cumsum(dim=1)
         k = torch.searchsorted(cdf, u.to(cdf.dtype) * cdf[:, -1:], right=True).squeeze(1)
-        k = torch.minimum(k, self._n_valid[cur] - 1)
+        k = torch.minimum(k, self._n_valid.index_select(0, cur) - 1)
         return idx.gather(1, k[:, None]).squeeze(1)
+
+    def next_nodes(self, cur: torch.Tensor, w: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        r"""One SRRW move of every token: :math:`X_{n+1} \sim K_{X_n,\cdot}[x_n]` by inverse CDF with given uniforms.
+
+        The building block of :meth:`run`, for callers that drive the walk step by step (e.g. stochastic
+        approximation on top of the walk, or a walk whose tokens move between processes). No checks: hot path.
+
+        Parameters
+        ----------
+        cur : torch.Tensor
+            ``(T,)`` ``int64`` current nodes :math:`X_n`, on the walk's device.
+        w : torch.Tensor
+            ``(T, N)`` strictly positive measures, any scale per row (the kernel is scale-invariant), the walk's
+            dtype.
+        u : torch.Tensor
+            ``(T, 1)`` uniforms in :math:`[0, 1)`; the draw is the first ``j`` in the row order of the padded
+            table whose cumulative weight exceeds ``u`` times the row total.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(T,)`` next nodes :math:`X_{n+1}`. Row ``t`` depends only on row ``t`` of the inputs.
+        """
+        nxt = self._draw(cur, w, u, tier=0)
+        if len(self._tiers) == 2:  # redo the tokens sitting at nodes wider than the narrow table
+            sel = torch.nonzero(self._is_wide.index_select(0, cur)).squeeze(1)
+            if sel.numel():
+                nxt[sel] = self._draw(cur[sel], w, u[sel], tier=1, rows=sel)
+        return nxt
 
     def _check_x(self, x: Any, name: str = "x") -> torch.Tensor:
         xt = as_tensor(x, name, dtype=self.dtype, device=self.device, ndim=(1, 2))
@@ -393,7 +422,6 @@ class SelfRepellentWalk:
         tvd = torch.empty(n_steps, n_tokens, dtype=self.dtype, device=dev) if "tvd" in rec else None
         ones = torch.ones(n_tokens, 1, dtype=torch.int64, device=dev)
         inc = torch.empty(n_tokens, 1, dtype=self.dtype, device=dev)
-        two_tier = len(self._tiers) == 2
         log_c, shift = 0.0, 0.0  # log c_n and the log-scale already divided out of w
         for step in progress(range(n_steps), desc="SRRW", total=n_steps):
             beta = (step + 2.0) ** (-b)  # beta_{n+1} with n = step
@@ -404,12 +432,7 @@ class SelfRepellentWalk:
                 shift += log_g
                 log_g = 0.0
             u = torch.rand(n_tokens, 1, generator=gen, device=dev, dtype=self.dtype)
-            nxt = self._draw(cur, w, u, tier=0)
-            if two_tier:  # redo the tokens sitting at nodes wider than the narrow table
-                sel = torch.nonzero(self._is_wide[cur]).squeeze(1)
-                if sel.numel():
-                    nxt[sel] = self._draw(cur[sel], w, u[sel], tier=1, rows=sel)
-            cur = nxt
+            cur = self.next_nodes(cur, w, u)
             w.scatter_add_(1, cur[:, None], inc.fill_(math.exp(log_g)))
             counts.scatter_add_(1, cur[:, None], ones)
             if traj is not None:
