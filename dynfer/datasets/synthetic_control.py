@@ -357,7 +357,7 @@ def ergodic_lq(n_paths: int = 20, dt: float = 0.01, horizon: float = 200.0, *, A
     return _anndata(times, x, rew, problem, actions=actions, dtype=out_dtype)
 
 
-def mean_variance(n_paths: int = 500, dt: float = 1 / 252, horizon: float = 1.0, *, mu: float = 0.3,
+def mean_variance(n_paths: int = 500, dt: float = 1 / 252, horizon: float = 1.0, *, mu: float = 0.1,
                   r: float = 0.0, sigma: float = 0.2, x0: Any = 1.0, z: float = 1.4, temperature: float = 0.1,
                   w: float | None = None, policy_gain: float | None = None, policy_var0: float | None = None,
                   reward: str = "relaxed", substeps: int = 10, jitter: float = 0.0,
@@ -375,6 +375,11 @@ def mean_variance(n_paths: int = 500, dt: float = 1 / 252, horizon: float = 1.0,
     :math:`\lambda\ln\pi(u_k \mid t_k, X_k)`) and ``obs['terminal_reward']`` is :math:`(x - w)^2 - (w - z)^2`.
     Closed form in :func:`mean_variance_coefficients`; exact in the features of :func:`natural_features` with
     :math:`\theta^* = (1, c_1, c_2, -(w - z)^2)`. Euler-Maruyama with ``substeps`` sub-steps per step.
+
+    The default market (:math:`\mu = 0.1, \sigma = 0.2`, so :math:`\rho = 0.5`) is milder than JZ-PG's
+    (:math:`\rho \ge 1.5`): under the Wang-Zhou policy :math:`Y = X - w` has volatility :math:`\rho|Y|`, so at
+    :math:`\rho \ge 1.5` the paths are log-normal-like with tails that leave every regression-type estimate of
+    the :math:`(x - w)^2` coefficient dominated by a few paths.
     """
     seed = resolve_seed(seed)
     rng = np.random.default_rng(seed)

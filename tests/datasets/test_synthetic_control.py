@@ -261,7 +261,7 @@ def _wang_zhou_value(t, x, *, mu, r, sigma, lam, w, z, horizon):
 
 
 def test_mean_variance_closed_form_is_wang_zhou_for_their_policy():
-    a = mean_variance(n_paths=2, seed=0)
+    a = mean_variance(n_paths=2, mu=0.3, sigma=0.2, seed=0)
     problem = a.uns["policy_problem"]
     p = problem["parameters"]
     rho2 = 1.5**2
