@@ -49,7 +49,7 @@ from dynfer.estimators.policy.martingale import WEIGHTS, martingale_closed_form,
 from dynfer.estimators.policy.mstde import mstde_closed_form, mstde_loss
 from dynfer.estimators.policy.schedules import check_schedule, step_size
 from dynfer.estimators.policy.td import LinearStats, forward_view
-from dynfer.estimators.policy.td_errors import linear_terms, td_errors
+from dynfer.estimators.policy.td_errors import StepTensors, linear_terms, td_errors
 
 __all__ = ["MartingalePolicyEvaluation"]
 
@@ -59,6 +59,7 @@ FEATURE_NAMES = ("polynomial", "rbf", "mlp")
 SOLVERS = ("auto", "closed_form", "gradient")
 OPTIMIZERS = ("auto", "sgd", "adam")
 LINEAR_EPOCHS = 2000
+TDC_EPOCHS = 10000  # TDC's theta step carries a Delta t factor against GTD2's (see .gtd): slower to converge
 GRADIENT_EPOCHS = 300
 GRADIENT_LR = 1e-2
 
@@ -120,8 +121,8 @@ class MartingalePolicyEvaluation(Estimator):
         ``"constant"``, ``"power"`` (:math:`j^{-0.51}`) or ``"log"`` (:math:`1/\max\{1, \log j\}`); see
         :mod:`.schedules`.
     n_epochs
-        Passes over the trajectories of the iterative methods (``"auto"``: 2000 for linear TD/GTD, 300 for the
-        gradient path).
+        Passes over the trajectories of the iterative methods (``"auto"``: 2000 for linear TD/GTD, 10000 for TDC,
+        300 for the gradient path).
     batch_size
         Trajectories per update (``None``: all, full-batch updates).
     optimizer
@@ -444,7 +445,7 @@ class MartingalePolicyEvaluation(Estimator):
             mt = martingale_terms(table, setting, beta, self.weights)
             return martingale_closed_form(mt, feats, table).cpu().numpy(), []
         gen = np.random.default_rng(self.seed_)
-        n_epochs = opts["n_epochs"] or LINEAR_EPOCHS
+        n_epochs = opts["n_epochs"] or (TDC_EPOCHS if self.method == "gtd" and self.variant == "tdc" else LINEAR_EPOCHS)
         if self.method == "td":
             xi = test_functions(terms, table, opts["lam"], setting, normalise=True)
             stats: LinearStats = LinearStats(table, xi, terms.a, terms.c)
@@ -464,17 +465,19 @@ class MartingalePolicyEvaluation(Estimator):
         theta = torch.zeros(A.shape[1], dtype=torch.float64, device=A.device)
         w = torch.zeros(xi.shape[1], dtype=torch.float64, device=A.device)
         history, j = [], 0
+        full = {"td": (P, b, T)} if self.method == "td" else {"gtd": stats.sums(None)}
         for _ in progress(range(n_epochs), desc=f"policy evaluation ({self.method})"):
             for rows in self._batches(table.n_traj, opts["batch_size"], gen):
                 j += 1
                 idx = None if rows is None else torch.as_tensor(rows, device=A.device)
                 alpha = step_size(lr, j, opts["schedule"])
                 if self.method == "td":
-                    Pb, bb, Tb = stats.batch(idx)
+                    Pb, bb, Tb = full["td"] if idx is None else stats.batch(idx)
                     theta = theta + alpha * (bb + Pb @ theta) / Tb
                 else:
                     alpha_w = step_size(lr_w, j, opts["schedule"])
-                    theta, w = gtd_step(theta, w, stats.sums(idx), self.variant, alpha, alpha_w)
+                    sums = full["gtd"] if idx is None else stats.sums(idx)
+                    theta, w = gtd_step(theta, w, sums, self.variant, alpha, alpha_w)
             moment = (b + P @ theta) / T
             history.append(float(torch.linalg.vector_norm(moment)))
             if not math.isfinite(history[-1]):
@@ -506,8 +509,7 @@ class MartingalePolicyEvaluation(Estimator):
             sub = table if rows is None else table.subset(rows)
             out = {"table": sub, "t": torch.as_tensor(sub.t, dtype=dtype, device=device),
                    "x": torch.as_tensor(sub.x, dtype=dtype, device=device),
-                   "T": float(sub.dt.sum()), "from": torch.as_tensor(sub.step_from, device=device),
-                   "dt": torch.as_tensor(sub.dt, dtype=dtype, device=device)}
+                   "T": float(sub.dt.sum()), "steps": StepTensors.of(sub, dtype, device)}
             if self.method == "martingale":
                 out["mt"] = martingale_terms(sub, setting, beta, self.weights)
             if rows is None:
@@ -527,16 +529,16 @@ class MartingalePolicyEvaluation(Estimator):
                     loss = martingale_loss(values, p["mt"], avg)
                     report = loss
                 elif self.method == "mstde":
-                    loss = mstde_loss(td_errors(values, p["table"], setting, beta, avg), p["T"])
+                    loss = mstde_loss(td_errors(values, p["steps"], setting, beta, avg), p["T"])
                     report = loss
                 else:  # semi-gradient TD: gradient -T^-1 sum xi_k delta_k, delta detached
-                    delta = td_errors(values, p["table"], setting, beta, avg).detach()
+                    delta = td_errors(values, p["steps"], setting, beta, avg).detach()
                     if lam > 0:
                         d = forward_view(delta.cpu().numpy().astype(np.float64), p["table"], lam)
-                        weight = p["dt"] * torch.as_tensor(d, dtype=dtype, device=device) / c_lam
+                        weight = p["steps"].dt * torch.as_tensor(d, dtype=dtype, device=device) / c_lam
                     else:
                         weight = delta
-                    loss = -(values[p["from"]] * weight).sum() / p["T"]
+                    loss = -(values[p["steps"].frm] * weight).sum() / p["T"]
                     if ergodic:
                         loss = loss - avg * delta.sum() / p["T"]
                     report = (delta**2).sum() / p["T"]

@@ -58,6 +58,18 @@ class MartingaleTerms:
             self.returns = self.returns + self.tail_discount * table.terminal[table.step_traj]
         self.setting = setting
         self.step_from = table.step_from
+        self._tensors: dict[str, torch.Tensor] | None = None
+
+    def tensors(self, dtype: torch.dtype, device: torch.device) -> dict[str, torch.Tensor]:
+        """The per-step arrays as tensors (built on the first call)."""
+        if self._tensors is None:
+            self._tensors = {
+                "from": torch.as_tensor(self.step_from, device=device),
+                "end": torch.as_tensor(self.end_sample, device=device),
+                **{k: torch.as_tensor(getattr(self, k), dtype=dtype, device=device)
+                   for k in ("returns", "tail_discount", "to_go", "weight")},
+            }
+        return self._tensors
 
 
 def martingale_terms(table: StepTable, setting: str, discount: float, weights: str) -> MartingaleTerms:
@@ -92,14 +104,12 @@ def martingale_loss(values: torch.Tensor, mt: MartingaleTerms,
 
     ``values`` are :math:`J` at every sample; the bootstrapped tail :math:`J(t_K, X_K)` is detached.
     """
-    dev, dtype = values.device, values.dtype
-    frm = torch.as_tensor(mt.step_from, device=dev)
-    j_now = values[frm]
-    g = torch.as_tensor(mt.returns, dtype=dtype, device=dev)
+    tensors = mt.tensors(values.dtype, values.device)
+    j_now = values[tensors["from"]]
+    g = tensors["returns"]
     if mt.setting != "finite":
-        tail = values.detach()[torch.as_tensor(mt.end_sample, device=dev)]
-        g = g + torch.as_tensor(mt.tail_discount, dtype=dtype, device=dev) * tail
+        g = g + tensors["tail_discount"] * values.detach()[tensors["end"]]
     if mt.setting == "ergodic":
-        g = g - average_reward * torch.as_tensor(mt.to_go, dtype=dtype, device=dev)
-    w = torch.as_tensor(mt.weight, dtype=dtype, device=dev)
+        g = g - average_reward * tensors["to_go"]
+    w = tensors["weight"]
     return 0.5 * (w * (g - j_now) ** 2).sum() / w.sum()

@@ -30,7 +30,7 @@ from scipy.signal import lfilter
 
 from dynfer.estimators.policy.data import StepTable
 
-__all__ = ["LinearTerms", "linear_terms", "recursion", "td_errors"]
+__all__ = ["LinearTerms", "StepTensors", "linear_terms", "recursion", "td_errors"]
 
 SETTINGS = ("finite", "discounted", "ergodic")
 
@@ -79,7 +79,29 @@ def linear_terms(table: StepTable, features: torch.Tensor, setting: str, discoun
     return LinearTerms(phi=phi, phi_next=phi_next, a=a, c=c, dt=dt)
 
 
-def td_errors(values: torch.Tensor, table: StepTable, setting: str, discount: float,
+@dataclass
+class StepTensors:
+    """The per-step arrays of a :class:`~.data.StepTable` as tensors, built once per table."""
+
+    frm: torch.Tensor        # (S,) sample index of each step's start
+    dt: torch.Tensor         # (S,)
+    r: torch.Tensor          # (S,) reward rate at the step's start
+    last: torch.Tensor       # (S,) bool: the step ends a trajectory
+    h: torch.Tensor | None   # (S,) terminal reward of the step's trajectory (finite horizon)
+
+    @classmethod
+    def of(cls, table: StepTable, dtype: torch.dtype, device: torch.device) -> StepTensors:
+        """The tensors of ``table``."""
+        h = None
+        if table.terminal is not None:
+            h = torch.as_tensor(table.terminal[table.step_traj], dtype=dtype, device=device)
+        return cls(frm=torch.as_tensor(table.step_from, device=device),
+                   dt=torch.as_tensor(table.dt, dtype=dtype, device=device),
+                   r=torch.as_tensor(table.r[table.step_from], dtype=dtype, device=device),
+                   last=torch.as_tensor(table.step_last, device=device), h=h)
+
+
+def td_errors(values: torch.Tensor, steps: StepTensors, setting: str, discount: float,
               average_reward: torch.Tensor | None = None) -> torch.Tensor:
     r""":math:`\delta_k` of every step from the values ``(N,)`` of every sample (autograd flows through them).
 
@@ -87,25 +109,19 @@ def td_errors(values: torch.Tensor, table: StepTable, setting: str, discount: fl
     ----------
     values
         :math:`J^\theta(t, X)` at every sample.
-    table
-        The steps.
+    steps
+        The steps (:class:`StepTensors`).
     setting, discount
         As :func:`linear_terms`.
     average_reward
         :math:`V` (ergodic setting).
     """
-    dev, dtype = values.device, values.dtype
-    frm = torch.as_tensor(table.step_from, device=dev)
-    dt = torch.as_tensor(table.dt, dtype=dtype, device=dev)
-    r = torch.as_tensor(table.r[table.step_from], dtype=dtype, device=dev)
-    j_now, j_next = values[frm], values[frm + 1]
+    j_now, j_next = values[steps.frm], values[steps.frm + 1]
     if setting == "finite":
-        last = torch.as_tensor(table.step_last, device=dev)
-        h = torch.as_tensor(table.terminal, dtype=dtype, device=dev)[torch.as_tensor(table.step_traj, device=dev)]
-        j_next = torch.where(last, h, j_next)
+        j_next = torch.where(steps.last, steps.h, j_next)
     if setting == "ergodic":
-        return j_next - j_now + (r - average_reward) * dt
-    return j_next - j_now + (r - discount * j_now) * dt
+        return j_next - j_now + (steps.r - average_reward) * steps.dt
+    return j_next - j_now + (steps.r - discount * j_now) * steps.dt
 
 
 def recursion(u: np.ndarray, decay: np.ndarray, step_offsets: np.ndarray, *, reverse: bool = False) -> np.ndarray:
