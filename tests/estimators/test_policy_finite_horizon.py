@@ -3,9 +3,10 @@ r"""Benchmarks 2 and 3 of the reference: finite horizons with a terminal reward,
 * BM with h = x^2 (sigma = T = 1, X0 = 0, r = 0, beta = 0): J(t, x) = x^2 + sigma^2 (T - t), family
   theta_1 x^2 + theta_2 (T - t). Every step has E[delta_k | X_k] = (theta_1 sigma^2 - theta_2) dt, and the last
   one, with J_K := h, (1 - theta_1) x^2 + (sigma^2 - theta_2) dt, so (1, sigma^2) is the exact discrete root for
-  every test function: TD/LSTD/martingale estimates are (1, 1) plus noise. MSTDE minimises E sum_k delta_k^2, a quadratic in
-  theta computed here in closed form from Gaussian moments; its limit dt -> 0 is argmin 2 theta_1^2 + 3 (1 -
-  theta_1)^2 = 0.6 (reference table: 4000 paths, dt 0.01: MSTDE (0.61, 1.06), TD/LSTD (1.01, 1.06)).
+  every test function: TD/LSTD/martingale estimates are (1, 1) plus noise. MSTDE minimises E sum_k delta_k^2, a
+  quadratic in theta computed here in closed form from Gaussian moments; its limit dt -> 0 is
+  argmin 2 theta_1^2 + 3 (1 - theta_1)^2 = 0.6 (reference table: 4000 paths, dt 0.01: MSTDE (0.61, 1.06),
+  TD/LSTD (1.01, 1.06)).
 * GBM with h = x^p: J = x^p exp(theta* (T - t)), theta* = p mu + p (p - 1) sigma^2 / 2, family x^p e^{theta (T-t)}
   as a torch module (gradient-based methods). E[x_{k+1}^p | x_k] = x_k^p e^{theta* dt} makes theta* the exact
   discrete root of both the TD and the martingale equations.
