@@ -71,7 +71,7 @@ from dynfer._errors import BadInputError
 from dynfer.estimators.srrw.theory import ChainSpectrum, _as_hessian, _mode_vectors
 from dynfer.processes.walks.srrw_theory import check_alpha
 
-__all__ = ["LinearisedPrediction", "linearised_mse", "white_noise_sgd_mse"]
+__all__ = ["LinearisedPrediction", "linearised_mse", "measure_mse", "white_noise_sgd_mse"]
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,9 @@ class LinearisedPrediction:
     mean_error : numpy.ndarray
         ``(len(steps), p)`` :math:`\mathbb E\theta_n - \theta^*`.
     measure_mode_moment : numpy.ndarray
-        ``(N - 1,)`` :math:`\mathbb E z_{i,n}^2` of the measure's modes after the last step (``None`` for the
-        white-noise SGD).
+        ``(len(steps), N - 1)`` :math:`\mathbb E z_{i,n}^2` of the measure's modes (``None`` for the white-noise
+        SGD); :math:`\mathbb E\lVert x_n - \mu\rVert^2 = \sum_i \mathbb E z_{i,n}^2 \lVert u_i\rVert^2` (the modes
+        stay uncorrelated), see :func:`measure_mse`.
     """
 
     steps: np.ndarray
@@ -194,12 +195,13 @@ def linearised_mse(
     cy, cz = np.zeros((p, m)), np.zeros((p, m))
     pe = np.zeros((p, p))
     eye = np.eye(p)
-    out_mse, out_cov, out_mean = [], [], []
+    out_mse, out_cov, out_mean, out_z = [], [], [], []
 
     def record() -> None:
         out_mse.append(float(np.trace(pe) + me @ me))
         out_cov.append(pe.copy())
         out_mean.append(me.copy())
+        out_z.append(pzz + mz**2)
 
     k_rec = 0
     if rec[0] == 0:
@@ -229,7 +231,26 @@ def linearised_mse(
             record()
             k_rec += 1
     return LinearisedPrediction(steps=rec, mse=np.asarray(out_mse), covariance=np.asarray(out_cov),
-                                mean_error=np.asarray(out_mean), measure_mode_moment=pzz + mz**2)
+                                mean_error=np.asarray(out_mean), measure_mode_moment=np.asarray(out_z))
+
+
+def measure_mse(spec: ChainSpectrum, alpha: float, *, n_steps: int, measure_exponent: float = 1.0,
+                record_steps: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    r"""Linearised finite-n :math:`\mathbb E\lVert x_n - \mu\rVert^2` of the SRRW measure (the walk alone).
+
+    The measure part of :func:`linearised_mse` (no iterate: :math:`p = 1`, :math:`H = 0`), from
+    :math:`x_0 = \mathbf 1/N` and :math:`X_0 \sim \mu`: :math:`\sum_i \mathbb E z_{i,n}^2\lVert u_i\rVert^2`.
+    For :math:`b = 1`, :math:`n` times it tends to :math:`\operatorname{tr} V(\alpha)`.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The recorded steps and the predicted mean-square errors.
+    """
+    n = spec.target.shape[0]
+    lp = linearised_mse(spec, np.zeros((n, 1)), np.eye(1), alpha, n_steps=n_steps, theta0_error=np.zeros(1),
+                        theta_exponent=1.0, measure_exponent=measure_exponent, record_steps=record_steps)
+    return lp.steps, lp.measure_mode_moment @ (spec.left_vectors**2).sum(0)
 
 
 def white_noise_sgd_mse(
