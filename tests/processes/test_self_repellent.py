@@ -347,3 +347,33 @@ def test_base_rows_within_its_own_tolerance_still_work():
     p[0, 0] += 5e-6
     walk = SelfRepellentWalk(g, 1.0, base=p)
     assert abs(float(walk.target.sum()) - 1) < 1e-6
+
+
+# ------------------------------------------------------------------------------------------------- step-wise API
+@pytest.mark.parametrize("alpha", [0.0, 3.0])
+def test_next_nodes_is_the_inverse_cdf_of_the_kernel(florentine, alpha):
+    """Stratified uniforms u = (k + 1/2)/M through next_nodes reproduce K[x] to within 1/M per entry."""
+    walk = SelfRepellentWalk(florentine, alpha, dtype=torch.float64)
+    n, m = 15, 4000
+    x = torch.as_tensor(random_measure(n, 3, spread=1.0))
+    rows = walk.kernel_rows(x, torch.arange(n)).numpy()
+    u = ((torch.arange(m, dtype=torch.float64) + 0.5) / m)[:, None]
+    for i in range(n):
+        nxt = walk.next_nodes(torch.full((m,), i), x.expand(m, n).contiguous(), u)
+        freq = np.bincount(nxt.numpy(), minlength=n) / m
+        assert np.all(np.abs(freq - rows[i]) <= 1.0 / m + 1e-12)
+
+
+def test_run_is_next_nodes_step_by_step(florentine):
+    """run() draws one uniform per token and step from its generator and moves with next_nodes."""
+    walk = SelfRepellentWalk(florentine, 2.0, dtype=torch.float64)
+    res = walk.run(30, n_tokens=5, start=0, seed=4, record="trajectory")
+    gen = torch.Generator().manual_seed(4)
+    cur = torch.zeros(5, dtype=torch.int64)
+    w = torch.full((5, 15), 1 / 15, dtype=torch.float64)
+    for step in range(30):
+        nxt = walk.next_nodes(cur, w, torch.rand(5, 1, generator=gen, dtype=torch.float64))
+        assert torch.equal(nxt, res.trajectory[step])
+        w = w.clone()
+        w[torch.arange(5), nxt] += 1.0  # b = 1: unnormalised measure x_0 + counts
+        cur = nxt

@@ -282,3 +282,22 @@ def test_walks_refuse_unbounded_runs_and_bad_records():
         walk.run(5, record=3)
     with pytest.raises(dynfer.BadInputError, match="start"):
         walk.run(5, start=np.array(1.0, dtype=object))
+
+
+def test_nbrw_next_nodes_with_given_uniforms():
+    """First move: neighbour floor(u d) in sorted order; later moves skip the previous node; a leaf goes back."""
+    from dynfer.processes.walks import NonBacktrackingWalk
+
+    g = nx.star_graph(3)  # centre 0, leaves 1, 2, 3
+    walk = NonBacktrackingWalk(g)
+    cur = torch.tensor([0, 0, 0, 1])
+    nxt, edge = walk.next_nodes(cur, torch.full((4,), -1), torch.tensor([0.1, 0.4, 0.9, 0.5], dtype=torch.float64))
+    assert nxt.tolist() == [1, 2, 3, 0]
+    back, _ = walk.next_nodes(nxt, edge, torch.tensor([0.7, 0.7, 0.7, 0.1], dtype=torch.float64))
+    assert back.tolist() == [0, 0, 0, 2]  # leaves go back; from the centre (came from 1) u=0.1 picks 2, not 1
+    run = walk.run(25, n_tokens=3, start=0, seed=2, record="trajectory")
+    gen = torch.Generator().manual_seed(2)
+    cur, edge = torch.zeros(3, dtype=torch.int64), torch.full((3,), -1)
+    for step in range(25):
+        cur, edge = walk.next_nodes(cur, edge, torch.rand(3, generator=gen, dtype=torch.float64))
+        assert torch.equal(cur, run.trajectory[step])

@@ -9,6 +9,7 @@ r"""SA-SRRW: distributed stochastic optimisation by a token on a self-repellent 
 * :mod:`.distributed`: the same simulation with the agents spread over torch.distributed processes.
 """
 
+from dynfer.estimators.srrw.distributed import fit_distributed
 from dynfer.estimators.srrw.estimator import SelfRepellentSGD
 from dynfer.estimators.srrw.objectives import ShardedObjective
 from dynfer.estimators.srrw.sampler import TokenSampler, base_chain, make_sampler
@@ -21,6 +22,7 @@ __all__ = [
     "StepSchedule",
     "TokenSampler",
     "base_chain",
+    "fit_distributed",
     "make_sampler",
     "regime_of",
 ]
