@@ -145,6 +145,7 @@ class SelfRepellentWalk:
         index, prob, n_valid = padded_neighbour_table(p, device=self.device, dtype=torch.float64)
         self._index = index
         self._n_valid = n_valid
+        self._last_valid = n_valid - 1
         self._prob = prob.to(self.dtype)
         logp = torch.where(prob > 0, torch.log(prob), torch.full_like(prob, -math.inf))
         self._logp = logp.to(self.dtype)
@@ -238,9 +239,9 @@ class SelfRepellentWalk:
         else:
             wx = w.reshape(-1)[(rows * w.shape[1])[:, None] + idx]
         tiny = torch.finfo(w.dtype).tiny
-        logits = base_logits.index_select(0, cur) - self._alpha * torch.log(wx.clamp_min(tiny))
-        logits = logits - logits.amax(dim=1, keepdim=True)
-        return idx, torch.exp(logits)
+        logits = torch.add(base_logits.index_select(0, cur), wx.clamp_min_(tiny).log_(), alpha=-self._alpha)
+        logits.sub_(logits.amax(dim=1, keepdim=True))  # in place: fewer allocations on the hot path
+        return idx, logits.exp_()
 
     def _draw(
         self, cur: torch.Tensor, w: torch.Tensor, u: torch.Tensor, tier: int, rows: torch.Tensor | None = None
@@ -249,7 +250,7 @@ class SelfRepellentWalk:
         idx, weight = self._weights(cur, w, tier, rows)
         cdf = weight.cumsum(dim=1)
         k = torch.searchsorted(cdf, u.to(cdf.dtype) * cdf[:, -1:], right=True).squeeze(1)
-        k = torch.minimum(k, self._n_valid.index_select(0, cur) - 1)
+        k = torch.minimum(k, self._last_valid.index_select(0, cur))
         return idx.gather(1, k[:, None]).squeeze(1)
 
     def next_nodes(self, cur: torch.Tensor, w: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
