@@ -104,7 +104,7 @@ def read_policy_data(adata: AnnData, *, reward_key: str, time_key: str, trajecto
     for g in groups:
         rr = g[np.argsort(t[g], kind="stable")]
         if len(rr) < 2:
-            raise BadInputError(f"adata.obs[{trajectory_key!r}]", f"trajectory {labels[rr[0]]!r} with one row",
+            raise BadInputError(f"adata.obs[{trajectory_key!r}]", f"trajectory {str(labels[rr[0]])!r} with one row",
                                 "at least 2 samples per trajectory")
         if not (np.diff(t[rr]) > 0).all():
             raise BadInputError(f"adata.obs[{time_key!r}]", "two rows of one trajectory at the same time",

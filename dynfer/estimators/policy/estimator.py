@@ -64,6 +64,15 @@ GRADIENT_EPOCHS = 300
 GRADIENT_LR = 1e-2
 
 
+def _norm(matrix: torch.Tensor, what: str) -> float:
+    """The spectral norm of a moment matrix, refused when zero or not finite (no automatic step size then)."""
+    value = float(torch.linalg.matrix_norm(matrix, ord=2)) if bool(torch.isfinite(matrix).all()) else math.nan
+    if not math.isfinite(value) or value <= 0.0:
+        raise BadInputError("features", f"a degenerate {what} matrix on these data (norm {value!r})",
+                            "features that vary along the trajectories (or pass learning_rate=)")
+    return value
+
+
 class MartingalePolicyEvaluation(Estimator):
     r"""Value function of a fixed policy from trajectories, by the martingale approach of Jia & Zhou (2022).
 
@@ -456,12 +465,15 @@ class MartingalePolicyEvaluation(Estimator):
         A = -P / T
         lr, lr_w = opts["lr"], opts["lr_w"]
         if self.method == "td" or self.variant == "tdc":
-            lr = lr or 0.5 / float(torch.linalg.matrix_norm(A, ord=2))
+            lr = lr or 0.5 / _norm(A, "TD moment")
         if self.method == "gtd":
             M = stats.M.sum(0) / T
-            H = A.T @ A if self.variant == "gtd" else A.T @ torch.linalg.solve(M, A)
-            lr = lr or 0.25 / float(torch.linalg.matrix_norm(H, ord=2))
-            lr_w = lr_w or (0.5 if self.variant == "gtd" else 0.5 / float(torch.linalg.matrix_norm(M, ord=2)))
+            try:
+                H = A.T @ A if self.variant == "gtd" else A.T @ torch.linalg.solve(M, A)
+            except RuntimeError:  # a singular M: features that vanish on the data
+                H = torch.full_like(A, math.nan)
+            lr = lr or 0.25 / _norm(H, "GTD")
+            lr_w = lr_w or (0.5 if self.variant == "gtd" else 0.5 / _norm(M, "GTD2 weighting"))
         theta = torch.zeros(A.shape[1], dtype=torch.float64, device=A.device)
         w = torch.zeros(xi.shape[1], dtype=torch.float64, device=A.device)
         history, j = [], 0
