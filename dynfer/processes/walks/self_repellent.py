@@ -196,7 +196,8 @@ class SelfRepellentWalk:
         last_of_ties = np.r_[widths[1:] != widths[:-1], True]
         k = int(np.argmin(np.where(last_of_ties, cost, np.inf)))
         width = int(widths[k])
-        return full if cost[k] > 0.8 * full else width
+        # the redo costs about a dozen extra kernel launches per step: worth it only if it halves the work
+        return full if cost[k] > 0.5 * full else width
 
     def _set_logits(self) -> None:
         # log P_ij + alpha log mu_j on the padded table: the x-independent part of the kernel's logits
