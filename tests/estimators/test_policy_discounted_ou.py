@@ -128,9 +128,7 @@ def test_martingale_loss_reaches_the_discrete_value(ou):
     est = MartingalePolicyEvaluation("martingale", features=phi, discount=BETA, weights="relative").fit(ou["data"])
     se = martingale_se(ou["x"], DT, est.coef_)
     assert np.all(np.abs(est.coef_ - theta_martingale(DT)) < 4 * se), (est.coef_, se)
-    # the reference weights e^{-2 beta (t - t0)} give the same root in expectation, from fewer effective samples
-    ref = MartingalePolicyEvaluation("martingale", features=phi, discount=BETA).fit(ou["data"])
-    assert np.all(np.abs(ref.coef_ / THETA_STAR - 1) < 0.15)
+
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +158,12 @@ def test_td_with_minibatches_and_a_decaying_step_gets_near_the_root(ou):
                                      learning_rate=1.0, n_epochs=100, seed=0).fit(ou["data"])
     se = lstd_se(list(ou["x"]), ou["dts"], lstd.coef_)
     assert np.all(np.abs(est.coef_ - lstd.coef_) < 2 * se)
+
+
+def test_reference_weights_give_the_same_root_from_fewer_effective_samples(small_ou):
+    # e^{-2 beta (t - t0)} down-weights all but the first ~1/(2 beta) time units of each trajectory
+    est = MartingalePolicyEvaluation("martingale", features=phi, discount=BETA).fit(small_ou)
+    assert np.all(np.abs(est.coef_ / THETA_STAR - 1) < 0.25)
 
 
 def test_mstde_does_not_find_the_value(ou):
@@ -197,15 +201,23 @@ def test_irregular_grids_and_ragged_trajectories_agree_within_noise():
 
 
 @pytest.mark.slow
-def test_every_method_within_two_percent_with_enough_data():
-    # 2e7 steps at dt = 0.005: standard errors about 0.3 %, O(dt) bias at most 0.75 %: 4 se + bias < 2 %
-    x = simulate_ou(4000, 5000, 0.005, seed=3)
-    t = np.arange(5001) * 0.005
-    data = PolicyData(np.tile(t, (4000, 1)), x, x**2)
-    for method, kwargs in [("lstd", {}), ("lstd", {"lam": 0.5}), ("martingale", {"weights": "relative"}),
-                           ("td", {}), ("td", {"lam": 0.5}), ("gtd", {"variant": "gtd2"}),
-                           ("gtd", {"variant": "tdc"})]:
+def test_every_method_near_theta_star_with_more_data():
+    # 1.5e7 steps at dt = 0.005 (total time 7.5e4): standard errors about 0.55 % of theta* (0.42 % measured with
+    # 5000 paths), O(dt) bias 0.33 % (TD family) and 0.75 % (martingale loss). Tolerance: 4 sandwich standard errors
+    # plus the bias at this dt. With 5000 paths (2.5e7 steps, 6.5 GB, 5 min) every method was within 1.4 % of
+    # theta* (TD family within 1 %), where 4 se + bias = 2.0 % for LSTD.
+    n, k, dt = 3000, 5000, 0.005
+    x = simulate_ou(n, k, dt, seed=3)
+    data = PolicyData(np.tile(np.arange(k + 1) * dt, (n, 1)), x, x**2)
+    dts = [np.full(k, dt)] * n
+    bias_td = np.abs(theta_td(dt) - THETA_STAR)
+    for method, kwargs in [("lstd", {}), ("lstd", {"lam": 0.5}), ("td", {}), ("td", {"lam": 0.5}),
+                           ("gtd", {"variant": "gtd2"}), ("gtd", {"variant": "tdc"})]:
         est = MartingalePolicyEvaluation(method, features=phi, discount=BETA, **kwargs).fit(data)
-        assert np.all(np.abs(est.coef_ / THETA_STAR - 1) < 0.02), (method, kwargs, est.coef_)
+        se = lstd_se(list(x), dts, est.coef_, kwargs.get("lam", 0.0))
+        assert np.all(np.abs(est.coef_ - THETA_STAR) < 4 * se + bias_td), (method, kwargs, est.coef_, se)
+    est = MartingalePolicyEvaluation("martingale", features=phi, discount=BETA, weights="relative").fit(data)
+    se = martingale_se(x, dt, est.coef_)
+    assert np.all(np.abs(est.coef_ - THETA_STAR) < 4 * se + np.abs(theta_martingale(dt) - THETA_STAR))
     est = MartingalePolicyEvaluation("mstde", features=phi, discount=BETA).fit(data)
     assert abs(est.coef_[0] / THETA_STAR[0] - 1) > 0.5
