@@ -282,6 +282,7 @@ def policy_dt_convergence(
     *,
     key: str = DEFAULT_KEY,
     factors: Sequence[int] = (1, 2, 4, 8, 16),
+    dts: Sequence[float] | None = None,
     truth: Any = None,
     **params: Any,
 ) -> dict[str, Any]:
@@ -303,6 +304,8 @@ def policy_dt_convergence(
         Its ``key_added``; the curve goes to ``uns[key]["dt_convergence"]``.
     factors
         Subsampling factors (integers >= 1).
+    dts
+        Target mean steps instead of ``factors`` (each rounded to the nearest factor of the data's mean step).
     truth
         Exact coefficients, or ``None``.
     **params
@@ -316,6 +319,15 @@ def policy_dt_convergence(
     entry = stored_entry(adata, key, face=FACE)
     est = load_estimator(adata, key, **params)
     keys = _keys(entry)
+    if dts is not None:
+        try:
+            targets = np.asarray(dts, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise BadInputError("dts", repr(dts), "positive step sizes") from None
+        if targets.size == 0 or not (np.isfinite(targets).all() and (targets > 0).all()):
+            raise BadInputError("dts", repr(dts), "positive step sizes")
+        base = float(est.dt_stats_["mean"])
+        factors = sorted({max(1, int(round(d / base))) for d in targets})
     try:
         fac = [int(f) for f in factors]
     except (TypeError, ValueError):

@@ -102,6 +102,10 @@ def test_dt_convergence_curve_and_plot(tmp_path):
     assert ax.get_xscale() == "log" and len(ax.lines) >= 1
     assert dt_convergence(curve, return_fig=True) is not None
     plt.close("all")
+    by_dt = policy_dt_convergence(adata, dts=[1 / 32, 1 / 8], features=family)
+    np.testing.assert_array_equal(by_dt["factors"], [1, 4])
+    with pytest.raises(BadInputError, match="dts"):
+        policy_dt_convergence(adata, dts=[-1.0], features=family)
     with pytest.raises(BadInputError, match="factors"):
         policy_dt_convergence(adata, factors=(0,), features=family)
     with pytest.raises(BadInputError, match="truth"):
