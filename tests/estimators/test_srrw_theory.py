@@ -22,7 +22,6 @@ from dynfer.estimators.srrw.theory import (
     chain_spectrum,
     iid_sampling_covariance,
     lyapunov_covariance,
-    regime_of,
     sampling_ratio,
     theta_asymptotic_covariance,
     theta_ratio,
@@ -163,14 +162,11 @@ def test_case_ii_with_the_a_equal_one_shift_matches_the_shifted_joint_equation(p
     np.testing.assert_allclose(v, lyapunov_covariance(u, hess, shift=0.5), rtol=1e-10)
 
 
-def test_lyapunov_scalar_closed_form_and_refusals():
+def test_lyapunov_scalar_closed_form_and_refusal():
     # p = 1: (-A + zeta) V * 2 + U = 0  ->  V = U / (2 (A - zeta))
     assert lyapunov_covariance([[3.0]], [[2.0]], shift=0.5)[0, 0] == pytest.approx(3.0 / 3.0)
     with pytest.raises(BadInputError, match="hessian"):
         lyapunov_covariance([[1.0]], [[0.4]], shift=0.5)
-    assert regime_of(0.9, 0.8) == "gamma=o(beta)"
-    assert regime_of(0.8, 0.8) == "gamma~beta"
-    assert regime_of(0.7, 0.8) == "beta=o(gamma)"
 
 
 def test_refusals_name_the_argument(karate, problem):

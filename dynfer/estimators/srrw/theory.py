@@ -36,6 +36,7 @@ import scipy.sparse as sp
 import torch
 
 from dynfer._errors import BadInputError
+from dynfer.estimators.srrw.steps import regime_of
 from dynfer.processes.walks import srrw_asymptotic_covariance
 from dynfer.processes.walks.chains import as_scipy_csr
 from dynfer.processes.walks.srrw_theory import check_alpha
@@ -48,7 +49,6 @@ __all__ = [
     "chain_spectrum",
     "iid_sampling_covariance",
     "lyapunov_covariance",
-    "regime_of",
     "sampling_ratio",
     "theta_asymptotic_covariance",
     "theta_ratio",
@@ -263,14 +263,6 @@ def lyapunov_covariance(noise: Any, hessian: Any, *, shift: float = 0.0) -> np.n
                             "a positive definite A - zeta I (with gamma_n = c/n, c * lambda_min(A) > 1/2)")
     v = sla.solve_continuous_lyapunov(m, -u)
     return 0.5 * (v + v.T)
-
-
-def regime_of(theta_exponent: float, measure_exponent: float) -> str:
-    """``"gamma=o(beta)"`` (a > b), ``"gamma~beta"`` (a = b) or ``"beta=o(gamma)"`` (a < b)."""
-    a, b = float(theta_exponent), float(measure_exponent)
-    if abs(a - b) < 1e-12:
-        return "gamma~beta"
-    return "gamma=o(beta)" if a > b else "beta=o(gamma)"
 
 
 def theta_asymptotic_covariance(
