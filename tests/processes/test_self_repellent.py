@@ -377,3 +377,17 @@ def test_run_is_next_nodes_step_by_step(florentine):
         w = w.clone()
         w[torch.arange(5), nxt] += 1.0  # b = 1: unnormalised measure x_0 + counts
         cur = nxt
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_sampling_floor_never_picks_a_forbidden_move(dtype):
+    """On a regular graph the MHRW has P_ii = 0: even with alpha = 20, x spanning 60 orders of magnitude and uniforms
+    at both ends, next_nodes moves to a neighbour (the floored weights keep forbidden entries at exactly 0)."""
+    g = nx.cycle_graph(6)
+    walk = SelfRepellentWalk(g, 20.0, dtype=dtype)
+    m = 2000
+    x = torch.logspace(-30, 30, 6, dtype=torch.float64).to(dtype)
+    cur = torch.arange(m) % 6
+    u = torch.cat([torch.zeros(m // 2), torch.full((m - m // 2,), 1 - 1e-7)]).to(dtype)[:, None]
+    nxt = walk.next_nodes(cur, x.expand(m, 6).contiguous(), u)
+    assert torch.all(((nxt - cur) % 6 == 1) | ((nxt - cur) % 6 == 5))

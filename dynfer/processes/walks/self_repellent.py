@@ -202,10 +202,13 @@ class SelfRepellentWalk:
     def _set_logits(self) -> None:
         # log P_ij + alpha log mu_j on the padded table: the x-independent part of the kernel's logits
         self._base_logits = (self._logp.double() + self._alpha * self._logmu_nbr).to(self.dtype)
+        self._log_floor = math.log(torch.finfo(self.dtype).tiny) + 1.0  # exp of it is a normal number
+        valid = torch.isfinite(self._logp).to(self.dtype)  # P_ij > 0 (in float64)
         full = self._index.shape[1]
-        self._tiers = [(self._index, self._prob, self._base_logits)]
+        self._tiers = [(self._index, self._prob, self._base_logits, valid)]
         if self._width < full:
-            narrow = tuple(t[:, : self._width].contiguous() for t in (self._index, self._prob, self._base_logits))
+            narrow = tuple(t[:, : self._width].contiguous()
+                           for t in (self._index, self._prob, self._base_logits, valid))
             self._tiers.insert(0, narrow)
 
     @property
@@ -225,13 +228,19 @@ class SelfRepellentWalk:
 
     # ------------------------------------------------------------------ kernel
     def _weights(
-        self, cur: torch.Tensor, w: torch.Tensor, tier: int = -1, rows: torch.Tensor | None = None
+        self, cur: torch.Tensor, w: torch.Tensor, tier: int = -1, rows: torch.Tensor | None = None,
+        floor: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Neighbour indices ``(T, D)`` and unnormalised kernel weights ``(T, D)`` for tokens at ``cur``.
 
         ``w`` holds one measure per token; ``rows`` picks the rows of ``w`` belonging to ``cur`` (default: all).
+        ``floor=True`` (the sampling path) raises weights below ``e^{-L}`` of the largest to ``e^{-L}``, with ``L``
+        just inside the normal range of the dtype (87 in float32, 708 in float64), and sets the entries with
+        :math:`P_{ij} = 0` to exactly 0 by a mask: ``exp`` then never meets ``-inf`` or a subnormal result, whose
+        slow path costs 10-50x on CPUs. The change in any probability is below ``D e^{-L}`` (< 1e-36 in float32),
+        far below the resolution of the cumulative sum it is drawn from.
         """
-        index, prob, base_logits = self._tiers[tier]
+        index, prob, base_logits = self._tiers[tier][:3]
         idx = index.index_select(0, cur)  # index_select: several times faster than advanced indexing on CPU
         if self._alpha == 0.0:
             return idx, prob.index_select(0, cur)
@@ -242,13 +251,16 @@ class SelfRepellentWalk:
         tiny = torch.finfo(w.dtype).tiny
         logits = torch.add(base_logits.index_select(0, cur), wx.clamp_min_(tiny).log_(), alpha=-self._alpha)
         logits.sub_(logits.amax(dim=1, keepdim=True))  # in place: fewer allocations on the hot path
+        if floor:
+            valid = self._tiers[tier][3]
+            return idx, logits.clamp_min_(self._log_floor).exp_().mul_(valid.index_select(0, cur))
         return idx, logits.exp_()
 
     def _draw(
         self, cur: torch.Tensor, w: torch.Tensor, u: torch.Tensor, tier: int, rows: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Inverse-CDF draw of the next node for tokens at ``cur`` with uniforms ``u`` of shape ``(T, 1)``."""
-        idx, weight = self._weights(cur, w, tier, rows)
+        idx, weight = self._weights(cur, w, tier, rows, floor=True)
         cdf = weight.cumsum(dim=1)
         k = torch.searchsorted(cdf, u.to(cdf.dtype) * cdf[:, -1:], right=True).squeeze(1)
         k = torch.minimum(k, self._last_valid.index_select(0, cur))
