@@ -135,3 +135,22 @@ def test_docs_worked_example_runs():
     section = text.split("## Worked example", 1)[1]
     block = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     exec(compile(block, "policy_evaluation.md", "exec"), {})
+
+
+@pytest.mark.slow
+def test_the_quickstart_section_shows_the_mstde_failure(tmp_path):
+    from dynfer.report import Report
+    from dynfer.workflows.sections import Context, registered
+
+    section = {s.name: s for s in registered("estimator")}["policy_evaluation"]
+    reports = [Report(title="policy"), Report(title="policy")]
+    runs = [section.run(Context(report=r, seed=3, device="cpu", quick=True)) for r in reports]
+    assert runs[0] == runs[1]  # deterministic given the seed (quickstart compares metrics.json byte for byte)
+    m = runs[0]
+    assert m["mstde_limit"] == [0.6, 1.0]
+    # 2,000 paths at dt = 0.02: sandwich sd of the sample minimisers about 0.012 (sqrt(2) x the 4,000-path 0.008)
+    assert abs(m["theta"]["MSTDE"][0] - 0.6) < 0.05
+    for label in ("martingale", "TD(0)", "LSTD"):
+        assert abs(m["theta"][label][0] - 1.0) < 0.06, label
+    reports[0].write(tmp_path / "r", metrics=m, seed=3, device="cpu")
+    assert (tmp_path / "r" / "policy_value.png").is_file()

@@ -12,7 +12,7 @@ carries most of the statistical error). Derived bias order 1. Full run: 16,000 p
 :math:`\Delta t = 0.01`, meshes to 0.32.
 
 Run it with ``dynfer run policy_ergodic_lq [--quick] [--device DEV] [--seed N] [--out DIR]``; ``--quick`` uses
-4,000 paths of 2 time units (meshes 0.01 to 0.08).
+3,000 paths of 2 time units (meshes 0.01 to 0.08).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def bench(quick: bool) -> Any:
     from dynfer.datasets.synthetic_control import ergodic_lq, natural_features
     from dynfer.workflows.policy import CONSISTENT_GOAL, PolicyBenchmark, policy_methods
 
-    n_paths, horizon = (4000, 2.0) if quick else (16000, 2.56)
+    n_paths, horizon = (3000, 2.0) if quick else (16000, 2.56)
     factors = (1, 2, 4, 8) if quick else (1, 2, 4, 8, 16, 32)
 
     def simulate(seed: int) -> Any:

@@ -44,6 +44,7 @@ from typing import Any
 import anndata as ad
 import numpy as np
 
+from dynfer._errors import BadInputError
 from dynfer.datasets.synthetic_control import exact_value
 
 __all__ = [
@@ -89,7 +90,8 @@ def subsample(adata: ad.AnnData, factor: int) -> ad.AnnData:
     n, t, _, _ = _grid(adata)
     n_times = t.shape[1]
     if (n_times - 1) % factor:
-        raise ValueError(f"{n_times - 1} steps per path do not divide into meshes {factor} times coarser")
+        raise BadInputError("factor", f"{factor} with {n_times - 1} steps per path",
+                            "a divisor of the number of steps (the last sample must stay)")
     keep = (np.arange(n_times) % factor == 0)[None, :].repeat(n, 0).reshape(-1)
     out = adata[keep].copy()
     out.uns["policy_problem"] = {**adata.uns["policy_problem"], "dt": float(adata.uns["policy_problem"]["dt"] * factor)}
