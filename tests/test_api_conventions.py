@@ -41,7 +41,9 @@ CELL_KEYWORDS = {"schrodinger_bridge": ("basis", "components", "color"),
                  # bins coloured by density and production: no obs column to colour by
                  "entropy_map": ("basis", "components")}
 NOT_CELL_PLOTS = {"bridge_parameters": "theta per refinement round", "mjp_graph": "a graph of states",
-                  "mjp_histograms": "state fractions over time"}
+                  "mjp_histograms": "state fractions over time",
+                  "policy_value": "a value function against one state coordinate",
+                  "dt_convergence": "an error against the time step, log-log"}
 
 
 def test_plots_share_the_scanpy_keywords():
@@ -91,10 +93,28 @@ def _fitted_entropy():
     return adata
 
 
+def _fitted_policy():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = np.zeros((8, 41))
+    for j in range(40):
+        x[:, j + 1] = 0.98 * x[:, j] + np.sqrt(0.02) * rng.normal(size=8)
+    adata = AnnData(x.reshape(-1, 1))
+    adata.var_names = ["position"]
+    adata.obs["time"] = np.tile(np.arange(41) * 0.02, 8)
+    adata.obs["trajectory"] = np.repeat(np.arange(8), 41).astype(str)
+    adata.obs["reward"] = x.reshape(-1) ** 2
+    dynfer.tl.policy_evaluation(adata, discount=1.0, method="lstd")
+    dynfer.tl.policy_dt_convergence(adata, factors=(1, 2, 4))
+    return adata
+
+
 #: every plot, with the face that fits what it draws (a new plot must add a line here)
 PLOT_INPUTS = {"schrodinger_bridge": _fitted_bridge, "bridge_parameters": _fitted_bridge,
                "drift_stream": _fitted_bridge}
 PLOT_INPUTS.update(mjp_graph=_fitted_mjp, mjp_histograms=_fitted_mjp, entropy_map=_fitted_entropy)
+PLOT_INPUTS.update(policy_value=_fitted_policy, dt_convergence=_fitted_policy)
 #: how many Axes a plot draws into (passed as ax=)
 N_AXES = {"entropy_map": 2, "bridge_parameters": 1}
 

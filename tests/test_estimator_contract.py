@@ -26,6 +26,7 @@ from dynfer.estimators import Estimator, NotFittedError
 from dynfer.estimators.bridges import SchrodingerBridge
 from dynfer.estimators.entropy import ScoreEntropyProduction
 from dynfer.estimators.mjp import FoundationMJP, MJPMaximumLikelihood
+from dynfer.estimators.policy import MartingalePolicyEvaluation, PolicyData
 from dynfer.processes import OTConvergenceWarning
 from dynfer.tl import InputsChangedError
 
@@ -181,6 +182,59 @@ EPR_PARAMS = {"drift": dynfer.processes.LinearDrift(ROTATION), "diffusion": 1.0,
 MLE_PARAMS = {"max_iter": 200}
 FOUNDATION_PARAMS = {"weights": "default"}
 
+def _policy_arrays() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    x = np.zeros((6, 21))
+    for j in range(20):
+        x[:, j + 1] = 0.95 * x[:, j] + np.sqrt(0.05) * rng.normal(size=6)
+    return np.tile(np.arange(21) * 0.05, (6, 1)), x
+
+
+def _policy_data() -> PolicyData:
+    t, x = _policy_arrays()
+    return PolicyData(t, x, x**2)
+
+
+def _policy_outputs(est: Estimator) -> list[np.ndarray]:
+    return [est.value(np.linspace(0.0, 1.0, 5), np.linspace(-1.0, 1.0, 5))]
+
+
+def _policy_adata() -> ad.AnnData:
+    t, x = _policy_arrays()
+    adata = ad.AnnData(x.reshape(-1, 1))
+    adata.obs_names = [f"s{i}" for i in range(adata.n_obs)]
+    adata.obs["time"] = t.reshape(-1)
+    adata.obs["trajectory"] = np.repeat(np.arange(6), 21).astype(str)
+    adata.obs["reward"] = x.reshape(-1) ** 2
+    return adata
+
+
+def _policy_rows(adata: ad.AnnData) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(adata.X.toarray() if sp.issparse(adata.X) else adata.X, dtype=np.float64)
+    return adata.obs["time"].to_numpy(dtype=np.float64), x
+
+
+def _policy_direct(adata: ad.AnnData, kwargs: dict[str, Any]) -> Estimator:
+    t, x = _policy_rows(adata)
+    r = adata.obs["reward"].to_numpy(dtype=np.float64)
+    return MartingalePolicyEvaluation(**kwargs).fit(PolicyData(t.reshape(6, 21), x.reshape(6, 21), r.reshape(6, 21)))
+
+
+def _policy_direct_outputs(est: Estimator) -> list[np.ndarray]:
+    return [est.value(*_policy_rows(_policy_adata()))]
+
+
+def _policy_consumers(adata: ad.AnnData, key: str) -> list[np.ndarray]:
+    out = [dynfer.tl.policy_value(adata, key=key)]
+    ax = dynfer.pl.policy_value(adata, key=key, show=False)
+    out += [np.asarray(line.get_xydata()) for line in ax.lines]
+    plt.close(ax.figure)
+    return out
+
+
+POLICY_PARAMS = {"method": "lstd", "discount": 0.5, "seed": 0}
+POLICY_MLP_PARAMS = {"method": "td", "features": "mlp", "hidden": (8,), "n_epochs": 5, "discount": 0.5, "seed": 0}
+
 ESTIMATORS = [
     EstimatorCase("schrodinger_bridge", SchrodingerBridge, BRIDGE_PARAMS,
                   lambda est: est.fit(*_bridge_snapshots()), _bridge_outputs, ("p_step", "sinkhorn")),
@@ -192,6 +246,10 @@ ESTIMATORS = [
                   _epr_outputs, ("objective", "nope")),
     EstimatorCase("entropy_production_cross_fit", ScoreEntropyProduction, {**EPR_PARAMS, "cross_fit": True},
                   lambda est: est.fit(_epr_samples()), _epr_outputs, ("cross_fit", "yes")),
+    EstimatorCase("policy_evaluation", MartingalePolicyEvaluation, POLICY_PARAMS,
+                  lambda est: est.fit(_policy_data()), _policy_outputs, ("method", "nope")),
+    EstimatorCase("policy_evaluation_mlp", MartingalePolicyEvaluation, POLICY_MLP_PARAMS,
+                  lambda est: est.fit(_policy_data()), _policy_outputs, ("lam", 2.0)),
 ]
 
 FACES = [
@@ -206,6 +264,9 @@ FACES = [
              seeded=False, change=_edit_times, change_match="values of the obs column"),
     FaceCase("entropy_production", _epr_adata, dynfer.tl.entropy_production, dict(EPR_PARAMS), "entropy_production",
              _epr_consumers, _epr_direct, _epr_velocity, bad_kwargs={"objective": "nope"}),
+    FaceCase("policy_evaluation", _policy_adata, dynfer.tl.policy_evaluation, dict(POLICY_PARAMS),
+             "policy_evaluation", _policy_consumers, _policy_direct, _policy_direct_outputs,
+             bad_kwargs={"method": "nope"}),
 ]
 
 

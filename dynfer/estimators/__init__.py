@@ -10,13 +10,16 @@ or knows AnnData: the :mod:`dynfer.tl` faces translate. An estimator never impor
 * :mod:`.mjp` — Markov jump processes: maximum likelihood (:class:`~dynfer.estimators.mjp.MJPMaximumLikelihood`)
   and the zero-shot foundation model (:class:`~dynfer.estimators.mjp.FoundationMJP`);
 * :mod:`.entropy` — entropy production and probability currents from learned scores
-  (:class:`~dynfer.estimators.entropy.ScoreEntropyProduction`).
+  (:class:`~dynfer.estimators.entropy.ScoreEntropyProduction`);
+* :mod:`.policy` — policy evaluation in continuous time and space, the martingale approach of Jia & Zhou 2022
+  (:class:`~dynfer.estimators.policy.MartingalePolicyEvaluation`).
 """
 
 from dynfer.estimators._base import Estimator, NotFittedError, get_estimator_class, resolve_seed
 from dynfer.estimators.bridges import SchrodingerBridge
 from dynfer.estimators.entropy import ScoreEntropyProduction
 from dynfer.estimators.mjp import FoundationMJP, MJPMaximumLikelihood
+from dynfer.estimators.policy import MartingalePolicyEvaluation, PolicyData
 
-__all__ = ["Estimator", "FoundationMJP", "MJPMaximumLikelihood", "NotFittedError", "SchrodingerBridge",
-           "ScoreEntropyProduction", "get_estimator_class", "resolve_seed"]
+__all__ = ["Estimator", "FoundationMJP", "MJPMaximumLikelihood", "MartingalePolicyEvaluation", "NotFittedError",
+           "PolicyData", "SchrodingerBridge", "ScoreEntropyProduction", "get_estimator_class", "resolve_seed"]

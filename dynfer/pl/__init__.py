@@ -12,12 +12,16 @@ label their axes with the variables' names (``var_names``, ``PC1``, ...).
 * :func:`bridge_parameters` — reference parameters across refinement rounds;
 * :func:`entropy_map` — the spatial decomposition of an entropy production beside the density;
 * :func:`mjp_graph` — the rate graph of a fitted jump process;
-* :func:`mjp_histograms` — observed vs model time-dependent state histograms.
+* :func:`mjp_histograms` — observed vs model time-dependent state histograms;
+* :func:`policy_value` — a fitted value function against the sampled returns;
+* :func:`dt_convergence` — the value error against the time step, log-log, with the fitted slope.
 """
 
 from dynfer.pl._drift_stream import drift_stream
 from dynfer.pl._entropy_production import entropy_map
 from dynfer.pl._mjp import mjp_graph, mjp_histograms
+from dynfer.pl._policy_evaluation import dt_convergence, policy_value
 from dynfer.pl._schrodinger_bridge import bridge_parameters, schrodinger_bridge
 
-__all__ = ["bridge_parameters", "drift_stream", "entropy_map", "mjp_graph", "mjp_histograms", "schrodinger_bridge"]
+__all__ = ["bridge_parameters", "drift_stream", "dt_convergence", "entropy_map", "mjp_graph", "mjp_histograms",
+           "policy_value", "schrodinger_bridge"]

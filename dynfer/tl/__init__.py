@@ -7,14 +7,18 @@
 * :func:`entropy_production` — entropy production rate, probability-flow velocity and local production from a
   learned score (samples or particle frames with a known drift);
 * :func:`mjp` — rate matrix of a Markov jump process from state paths (maximum likelihood or the foundation model);
+* :func:`policy_evaluation` — the value function of a fixed policy from trajectories of a controlled diffusion
+  (martingale loss, TD(λ), LSTD, GTD, and MSTDE as the negative example); :func:`policy_value` evaluates the
+  stored model, :func:`policy_dt_convergence` refits on coarser grids (the Δt-convergence curve);
 * :func:`load_estimator` / :func:`store_estimator` — the fitted estimator stored in ``uns[key]`` (every face stores
   its model this way and loads it back, never refitting); :class:`InputsChangedError` when the data changed since.
 """
 
 from dynfer.tl._entropy_production import entropy_production
 from dynfer.tl._mjp import mjp
+from dynfer.tl._policy_evaluation import policy_dt_convergence, policy_evaluation, policy_value
 from dynfer.tl._schrodinger_bridge import interpolate, schrodinger_bridge
 from dynfer.tl._store import InputsChangedError, load_estimator, store_estimator
 
-__all__ = ["InputsChangedError", "entropy_production", "interpolate", "load_estimator", "mjp", "schrodinger_bridge",
-           "store_estimator"]
+__all__ = ["InputsChangedError", "entropy_production", "interpolate", "load_estimator", "mjp", "policy_dt_convergence",
+           "policy_evaluation", "policy_value", "schrodinger_bridge", "store_estimator"]
