@@ -32,7 +32,7 @@ import torch
 
 from dynfer._errors import BadInputError
 from dynfer._validation import check_work
-from dynfer.estimators._base import Estimator
+from dynfer.estimators._base import Estimator, NotFittedError
 from dynfer.estimators.srrw.engine import make_drift, simulate
 from dynfer.estimators.srrw.objectives import ShardedObjective
 from dynfer.estimators.srrw.sampler import _nx_graph, make_sampler
@@ -101,7 +101,8 @@ class SelfRepellentSGD(Estimator):
     base : {"mhrw", "srw", "nbrw", "iid"} or array-like
         Base chain (see above).
     loss : {"least_squares", "logistic"} or callable
-        Local loss (a callable ``grad(theta (R, p), node (R,)) -> (R, p)`` gives :math:`\nabla f_{\rm node}`).
+        Local loss (a callable ``grad(theta (R, p), node (R,)) -> (R, p)`` gives :math:`\nabla f_{\rm node}`; it
+        cannot be written by :meth:`save`: pass it again as ``loss=`` to :meth:`from_state` or :meth:`load`).
     l2 : float
         :math:`\lambda \ge 0`.
     target : array-like of shape (N,) or None
@@ -294,6 +295,13 @@ class SelfRepellentSGD(Estimator):
         return self
 
     # ------------------------------------------------------------------ contract
+    def _check_fitted(self, method: str) -> None:
+        """Raise :class:`NotFittedError` naming ``method``; the face works on arrays and returns a dict, no AnnData."""
+        if not self.is_fitted:
+            raise NotFittedError(f"this SelfRepellentSGD is not fitted yet, so {method}() cannot run; call "
+                                 "SelfRepellentSGD(...).fit(graph, X, y) first (dynfer.tl.srrw_optimize fits one and "
+                                 "returns its results() as a dict)")
+
     def _get_state(self) -> dict[str, Any]:
         return {
             "theta": self.theta_, "theta_star": self.theta_star_, "steps": self.steps_, "mse": self.mse_,
