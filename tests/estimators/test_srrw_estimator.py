@@ -209,3 +209,23 @@ def test_nbrw_and_user_gradient_and_adjacency_input():
     adjacency = nx.to_scipy_sparse_array(g)
     np.testing.assert_allclose(user.fit(g, x, y, node_of).theta_, ls.fit(adjacency, x, y, node_of).theta_,
                                rtol=1e-12)
+
+
+def test_row_weighting_with_unequal_shards():
+    """weighting='row' minimises the pooled least squares; MHRW then targets the shard sizes, SRW reweights by them."""
+    g = nx.karate_club_graph()
+    rng = np.random.default_rng(7)
+    sizes = 1 + np.arange(34) % 5  # 1 .. 5 rows per node
+    node_of = np.repeat(np.arange(34), sizes)
+    x = rng.normal(size=(len(node_of), 3))
+    y = x @ np.array([1.0, 0.0, -1.0]) + node_of / 10 + 0.2 * rng.normal(size=len(node_of))
+    pooled = np.linalg.lstsq(x, y, rcond=None)[0]
+    d = np.array([g.degree(i) for i in g.nodes()], float)
+    for base in ("mhrw", "srw"):
+        est = SelfRepellentSGD(5.0, base=base, weighting="row", n_steps=2000, n_runs=20, theta_scale=0.5, seed=0,
+                               dtype=torch.float64).fit(g, x, y, node_of)
+        np.testing.assert_allclose(est.theta_star_, pooled, rtol=1e-10)
+        pi = sizes / sizes.sum() if base == "mhrw" else d / d.sum()
+        np.testing.assert_allclose(est.stationary_, pi, rtol=1e-12)
+        np.testing.assert_allclose(est.importance_, (sizes / sizes.sum()) / pi, rtol=1e-12)
+        assert est.mse_[-1] + Z * sem(est) < 0.05 * est.mse_[0]
