@@ -27,6 +27,7 @@ from dynfer.datasets.synthetic_control import (
     mean_variance,
     natural_features,
     ou_discounted,
+    policy_problem,
 )
 
 Z = 4.0  # standard errors allowed in every statistical comparison
@@ -352,7 +353,7 @@ def test_layout_seed_and_h5ad_round_trip(name, tmp_path):
     assert a.obs["trajectory"].dtype == np.int64 and a.obs["trajectory"].nunique() == 5
     for column in a.obs.columns:
         assert np.isfinite(a.obs[column].to_numpy()).all()
-    problem = a.uns["policy_problem"]
+    problem = policy_problem(a)
     assert problem["name"] == name and problem["seed"] == 3
     finite = problem["setting"] == "finite"
     assert ("terminal_reward" in a.obs) == finite and np.isfinite(problem["horizon"]) == finite
@@ -385,7 +386,7 @@ def test_bad_common_arguments_raise(name, kwargs, match):
     (lambda: ergodic_lq(reward="mean"), "reward"), (lambda: ergodic_lq(substeps=0), "substeps"),
     (lambda: mean_variance(mu=0.0), "mu"), (lambda: mean_variance(temperature=-1.0), "temperature"),
     (lambda: mean_variance(policy_var0=0.0), "policy_var0"), (lambda: exact_value({"name": "x"}, 0, [1.0]), "problem"),
-    (lambda: bm_mstde_limit(dt=0.3), "dt"),
+    (lambda: bm_mstde_limit(dt=0.3), "dt"), (lambda: policy_problem(ad.AnnData(np.zeros((2, 1)))), "adata"),
 ])
 def test_problem_specific_bad_arguments_raise(call, match):
     with pytest.raises(BadInputError, match=match):
