@@ -29,16 +29,21 @@ def _shift_right(z: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def _mix(z: torch.Tensor) -> torch.Tensor:
-    z = (z ^ _shift_right(z, 30)) * _M1
-    z = (z ^ _shift_right(z, 27)) * _M2
-    return z ^ _shift_right(z, 31)
+    """SplitMix64's finaliser, in place on a fresh ``z`` (int64, wrapping): ``z ^= z >>> 30; z *= M1; ...``."""
+    t = torch.empty_like(z)
+    for shift, mult in ((30, _M1), (27, _M2), (31, None)):
+        torch.bitwise_right_shift(z, shift, out=t).bitwise_and_((1 << (64 - shift)) - 1)  # logical shift
+        z.bitwise_xor_(t)
+        if mult is not None:
+            z.mul_(mult)
+    return z
 
 
 def stream_keys(seed: int, runs: torch.Tensor) -> torch.Tensor:
     """Keys ``(R,)`` int64 of the streams of runs ``runs`` (indices ``0, 1, ...``) for an integer ``seed``."""
     base = (int(seed) * _SEED_MULT) % (1 << 64)
     base = base - (1 << 64) if base >= 1 << 63 else base
-    return _mix(runs.to(torch.int64) * _GOLDEN + base)
+    return _mix(runs.to(torch.int64) * _GOLDEN + base)  # the product is a fresh tensor: safe to mix in place
 
 
 def uniforms(keys: torch.Tensor, first: int, count: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
