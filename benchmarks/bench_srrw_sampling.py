@@ -19,7 +19,8 @@ Usage::
 
     python benchmarks/bench_srrw_sampling.py --quick          # < 3 min: wikiVote, 3 x 10^4 steps, 200 tokens
     python benchmarks/bench_srrw_sampling.py                  # G1: wikiVote, 10^6 steps, 100 tokens
-    python benchmarks/bench_srrw_sampling.py --graphs wikivote889 ego_facebook p2p_gnutella08 --steps 100000
+    python benchmarks/bench_srrw_sampling.py --graphs ego_facebook p2p_gnutella08 --steps 10000 --max-dense 5000 \
+        --name srrw_sampling_other_graphs                     # the other graphs, shorter (committed run)
 
 Real graphs are read from the dataset mirror (``DYNFER_DATA_DIR``); generated graphs (``karate``,
 ``random_regular``, ``barabasi_albert``) need no data. Writes ``benchmarks/results/srrw_sampling.json``.
@@ -93,7 +94,8 @@ def scaled_mse(x: torch.Tensor, mu: torch.Tensor, n: int) -> tuple[float, float]
     return float(per.mean()), float(per.std() / np.sqrt(per.numel()))
 
 
-def run_graph(name: str, args: argparse.Namespace) -> dict[str, Any]:
+def run_graph(name: str, args: argparse.Namespace, checkpoint: Any = None) -> dict[str, Any]:
+    """All alphas (and the baselines) on one graph; ``checkpoint(entry)`` after each alpha (partial results)."""
     graph = load_graph(name)
     n_nodes = graph.number_of_nodes()
     entry: dict[str, Any] = {"n_nodes": n_nodes, "n_edges": graph.number_of_edges(), "n_steps": args.steps,
@@ -128,6 +130,8 @@ def run_graph(name: str, args: argparse.Namespace) -> dict[str, Any]:
             row["reference_prototype"] = ref["prototype_1e6_steps"][alpha]
         entry["alpha"][str(alpha)] = row
         print(name, alpha, {k: round(v, 5) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
+        if checkpoint is not None:
+            checkpoint(entry)
     if not args.skip_baselines:
         entry["baselines"] = baselines(graph, args)
     return entry
@@ -170,6 +174,7 @@ def main() -> None:
     parser.add_argument("--skip-baselines", action="store_true")
     parser.add_argument("--quick", action="store_true", help="wikiVote, 3 x 10^4 steps, 200 tokens (< 3 min)")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--name", default="srrw_sampling", help="results file name (without .json)")
     args = parser.parse_args()
     if args.quick:
         args.steps = min(args.steps, 30_000)
@@ -191,11 +196,17 @@ def main() -> None:
         "load_average_1min_at_start": os.getloadavg()[0],
         "graphs": {},
     }
+    out_dir = None if args.out is None else Path(args.out)
+
+    def checkpoint(entry: dict[str, Any], name: str) -> None:
+        results["graphs"][name] = {**entry, "partial": True}
+        write_results(args.name, results, out_dir)
+
     for name in args.graphs:
-        results["graphs"][name] = run_graph(name, args)
+        results["graphs"][name] = run_graph(name, args, lambda entry, name=name: checkpoint(entry, name))
     results["load_average_1min_at_end"] = os.getloadavg()[0]
     results["total_seconds"] = time.perf_counter() - start
-    write_results("srrw_sampling", results, None if args.out is None else Path(args.out))
+    write_results(args.name, results, out_dir)
 
 
 if __name__ == "__main__":
