@@ -27,6 +27,7 @@ from dynfer.estimators.bridges import SchrodingerBridge
 from dynfer.estimators.entropy import ScoreEntropyProduction
 from dynfer.estimators.mjp import FoundationMJP, MJPMaximumLikelihood
 from dynfer.estimators.policy import MartingalePolicyEvaluation, PolicyData
+from dynfer.estimators.srrw import SelfRepellentSGD
 from dynfer.processes import OTConvergenceWarning
 from dynfer.tl import InputsChangedError
 
@@ -235,6 +236,22 @@ def _policy_consumers(adata: ad.AnnData, key: str) -> list[np.ndarray]:
 POLICY_PARAMS = {"method": "lstd", "discount": 0.5, "seed": 0}
 POLICY_MLP_PARAMS = {"method": "td", "features": "mlp", "hidden": (8,), "n_epochs": 5, "discount": 0.5, "seed": 0}
 
+
+def _srrw_problem():
+    import networkx as nx
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(68, 3))
+    return nx.karate_club_graph(), x, x @ np.array([1.0, -1.0, 0.5]) + 0.1 * rng.normal(size=68)
+
+
+def _srrw_outputs(est: Estimator) -> list[np.ndarray]:
+    res = est.results()
+    return [res["theta"], res["mse"], res["covariance"]]
+
+
+SRRW_PARAMS = {"alpha": 5.0, "n_steps": 200, "n_runs": 4, "seed": 0}
+
 ESTIMATORS = [
     EstimatorCase("schrodinger_bridge", SchrodingerBridge, BRIDGE_PARAMS,
                   lambda est: est.fit(*_bridge_snapshots()), _bridge_outputs, ("p_step", "sinkhorn")),
@@ -250,6 +267,9 @@ ESTIMATORS = [
                   lambda est: est.fit(_policy_data()), _policy_outputs, ("method", "nope")),
     EstimatorCase("policy_evaluation_mlp", MartingalePolicyEvaluation, POLICY_MLP_PARAMS,
                   lambda est: est.fit(_policy_data()), _policy_outputs, ("lam", 2.0)),
+    # SA-SRRW has no AnnData face (tl.srrw_optimize takes a graph and arrays), so no FaceCase
+    EstimatorCase("srrw_sgd", SelfRepellentSGD, SRRW_PARAMS, lambda est: est.fit(*_srrw_problem()), _srrw_outputs,
+                  ("theta_exponent", 0.3)),
 ]
 
 FACES = [

@@ -12,7 +12,9 @@ or knows AnnData: the :mod:`dynfer.tl` faces translate. An estimator never impor
 * :mod:`.entropy` — entropy production and probability currents from learned scores
   (:class:`~dynfer.estimators.entropy.ScoreEntropyProduction`);
 * :mod:`.policy` — policy evaluation in continuous time and space, the martingale approach of Jia & Zhou 2022
-  (:class:`~dynfer.estimators.policy.MartingalePolicyEvaluation`).
+  (:class:`~dynfer.estimators.policy.MartingalePolicyEvaluation`);
+* :mod:`.srrw` — distributed stochastic optimisation driven by self-repellent random walks, SA-SRRW
+  (:class:`~dynfer.estimators.srrw.SelfRepellentSGD`).
 """
 
 from dynfer.estimators._base import Estimator, NotFittedError, get_estimator_class, resolve_seed
@@ -20,6 +22,8 @@ from dynfer.estimators.bridges import SchrodingerBridge
 from dynfer.estimators.entropy import ScoreEntropyProduction
 from dynfer.estimators.mjp import FoundationMJP, MJPMaximumLikelihood
 from dynfer.estimators.policy import MartingalePolicyEvaluation, PolicyData
+from dynfer.estimators.srrw import SelfRepellentSGD, ShardedObjective
 
 __all__ = ["Estimator", "FoundationMJP", "MJPMaximumLikelihood", "MartingalePolicyEvaluation", "NotFittedError",
-           "PolicyData", "SchrodingerBridge", "ScoreEntropyProduction", "get_estimator_class", "resolve_seed"]
+           "PolicyData", "SchrodingerBridge", "ScoreEntropyProduction", "SelfRepellentSGD", "ShardedObjective",
+           "get_estimator_class", "resolve_seed"]
