@@ -18,7 +18,8 @@ from the uniform law, whose n E||x_n - mu||^2 is exactly 1 - sum mu^2 (multinomi
 Usage::
 
     python benchmarks/bench_srrw_sampling.py --quick          # < 3 min: wikiVote, 3 x 10^4 steps, 200 tokens
-    python benchmarks/bench_srrw_sampling.py                  # G1: wikiVote, 10^6 steps, 100 tokens
+    python benchmarks/bench_srrw_sampling.py                  # G1: wikiVote, 10^6 steps, 100 tokens (~25 min)
+    python benchmarks/bench_srrw_sampling.py --skip-baselines --name srrw_sampling_1e6   # the committed G1 run
     python benchmarks/bench_srrw_sampling.py --graphs ego_facebook p2p_gnutella08 --steps 10000 --max-dense 5000 \
         --name srrw_sampling_other_graphs                     # the other graphs, shorter (committed run)
 
