@@ -8,7 +8,9 @@
   :func:`ou_snapshots`, :func:`flashing_ratchet_paths`, :func:`alanine_dipeptide_surrogate`,
   :func:`protein_folding`, :func:`ion_channel`, :func:`protein_folding_sde` (the 5-D VAMPnets folding toy, labelled),
   :func:`active_particles` (stationary MIPS / trapped active-particle frames) and :func:`entropy_benchmark` (the
-  closed-form entropy-production systems of :mod:`dynfer.datasets.entropy_benchmarks`).
+  closed-form entropy-production systems of :mod:`dynfer.datasets.entropy_benchmarks`);
+* controlled diffusions under a fixed policy with closed-form values (:mod:`dynfer.datasets.synthetic_control`):
+  :func:`ou_discounted`, :func:`bm_terminal`, :func:`gbm_power`, :func:`ergodic_lq`, :func:`mean_variance`.
 
 Examples
 --------
@@ -24,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dynfer._errors import BadInputError
-from dynfer.datasets import loaders
+from dynfer.datasets import loaders, synthetic_control
 from dynfer.datasets.entropy_benchmarks import entropy_benchmark
 from dynfer.datasets.loaders import (
     load_abp_lammps,
@@ -48,6 +50,7 @@ from dynfer.datasets.registry import (
     register,
     unregister,
 )
+from dynfer.datasets.synthetic_control import bm_terminal, ergodic_lq, gbm_power, mean_variance, ou_discounted
 from dynfer.datasets.synthetic_folding import protein_folding_sde
 from dynfer.datasets.synthetic_ionchannel import ion_channel
 from dynfer.datasets.synthetic_jumps import alanine_dipeptide_surrogate, flashing_ratchet_paths, protein_folding
@@ -65,9 +68,12 @@ __all__ = [
     "DatasetNotFoundError",
     "active_particles",
     "alanine_dipeptide_surrogate",
+    "bm_terminal",
     "entropy_benchmark",
+    "ergodic_lq",
     "fetch",
     "flashing_ratchet_paths",
+    "gbm_power",
     "get_entry",
     "ion_channel",
     "list_datasets",
@@ -84,11 +90,14 @@ __all__ = [
     "load_pbmc_timecourse",
     "load_wikivote889",
     "lotka_volterra_snapshots",
+    "mean_variance",
+    "ou_discounted",
     "ou_snapshots",
     "protein_folding",
     "protein_folding_sde",
     "register",
     "repressilator_snapshots",
+    "synthetic_control",
     "unregister",
     "vortex_snapshots",
 ]
@@ -106,6 +115,11 @@ SYNTHETIC: dict[str, Callable[..., Any]] = {
     "ion_channel": ion_channel,
     "active_particles": active_particles,
     "entropy_benchmark": entropy_benchmark,
+    "policy_ou_discounted": ou_discounted,
+    "policy_bm_terminal": bm_terminal,
+    "policy_gbm_power": gbm_power,
+    "policy_ergodic_lq": ergodic_lq,
+    "policy_mean_variance": mean_variance,
 }
 
 

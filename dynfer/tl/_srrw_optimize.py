@@ -43,8 +43,8 @@ def srrw_optimize(
 
     Parameters
     ----------
-    graph : networkx.Graph or adjacency matrix
-        Connected, undirected, simple graph of the agents.
+    graph : networkx.Graph or array-like
+        Connected, undirected, simple graph of the agents (or its adjacency matrix).
     X, y : array-like
         Rows ``(n_rows, p)`` and responses or 0/1 labels ``(n_rows,)``.
     node_of : array-like of shape (n_rows,) or None
@@ -53,8 +53,8 @@ def srrw_optimize(
         Local loss, or ``grad(theta (R, p), node (R,)) -> (R, p)``.
     alpha : float
         Self-repellence :math:`\alpha \ge 0`.
-    base : {"mhrw", "srw", "nbrw", "iid"} or matrix
-        Base chain.
+    base : {"mhrw", "srw", "nbrw", "iid"} or array-like
+        Base chain (or its stochastic matrix).
     n_steps, n_runs : int
         Steps per run and number of independent runs.
     seed : int, torch.Generator or None
