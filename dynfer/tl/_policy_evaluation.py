@@ -179,7 +179,7 @@ def policy_evaluation(
         Return a modified copy instead of writing into ``adata``.
     **kwargs
         Other parameters of :class:`~dynfer.estimators.policy.MartingalePolicyEvaluation` (``degree``,
-        ``time_degree``, ``setting``, ``lam``, ``variant``, ``learning_rate``, ``schedule``, ``n_epochs``,
+        ``time_degree``, ``setting``, ``lam``, ``variant``, ``learning_rate``, ``schedule``, ``n_epochs``, ``tol``,
         ``batch_size``, ``seed``, ``dtype``, ...). All are stored.
 
     Returns

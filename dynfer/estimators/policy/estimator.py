@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -35,6 +36,7 @@ from dynfer._errors import BadInputError
 from dynfer._validation import check_int, check_positive, progress
 from dynfer.estimators._base import Estimator
 from dynfer.estimators.policy.data import StepTable, as_policy_data
+from dynfer.estimators.policy.doubling import doubled_iteration
 from dynfer.estimators.policy.features import (
     CallableFeatures,
     LinearValue,
@@ -51,17 +53,22 @@ from dynfer.estimators.policy.schedules import check_schedule, step_size
 from dynfer.estimators.policy.td import LinearStats, forward_view
 from dynfer.estimators.policy.td_errors import StepTensors, linear_terms, td_errors
 
-__all__ = ["MartingalePolicyEvaluation"]
+__all__ = ["MartingalePolicyEvaluation", "PolicyConvergenceWarning"]
 
 METHODS = ("martingale", "td", "lstd", "gtd", "mstde")
 SETTINGS = ("auto", "finite", "discounted", "ergodic")
 FEATURE_NAMES = ("polynomial", "rbf", "mlp")
 SOLVERS = ("auto", "closed_form", "gradient")
 OPTIMIZERS = ("auto", "sgd", "adam")
-LINEAR_EPOCHS = 2000
+LINEAR_EPOCHS = 2000  # caps of the epoch-by-epoch loop (mini-batches or a decaying schedule), which stops at tol
 TDC_EPOCHS = 10000  # TDC's theta step carries a Delta t factor against GTD2's (see .gtd): slower to converge
+DOUBLING_EPOCHS = 2**24  # cap of the full-batch constant-step iteration, run in blocks of 2^m epochs (.doubling)
 GRADIENT_EPOCHS = 300
 GRADIENT_LR = 1e-2
+
+
+class PolicyConvergenceWarning(UserWarning):
+    """An iterative policy-evaluation method reached ``n_epochs`` before its MOC residual fell below ``tol``."""
 
 
 def _norm(matrix: torch.Tensor, what: str) -> float:
@@ -130,8 +137,14 @@ class MartingalePolicyEvaluation(Estimator):
         ``"constant"``, ``"power"`` (:math:`j^{-0.51}`) or ``"log"`` (:math:`1/\max\{1, \log j\}`); see
         :mod:`.schedules`.
     n_epochs
-        Passes over the trajectories of the iterative methods (``"auto"``: 2000 for linear TD/GTD, 10000 for TDC,
-        300 for the gradient path).
+        Passes over the trajectories of the iterative methods: for linear TD/GTD/GTD2/TDC a cap (``"auto"``: 5000),
+        the iteration stopping earlier once converged (``tol``); for the gradient path the number of passes
+        (``"auto"``: 300).
+    tol
+        Linear TD/GTD/GTD2/TDC: stop after the first epoch whose relative MOC residual
+        :math:`\|b + P\tilde\theta\|/\|b\|` (full data; :math:`b + P\tilde\theta = \sum_k\xi_k\delta_k`, zero at the
+        LSTD root) is below ``tol``; a :class:`PolicyConvergenceWarning` if ``n_epochs`` is reached first. ``0``:
+        run all ``n_epochs`` (no warning). Ignored by the closed forms and the gradient path.
     batch_size
         Trajectories per update (``None``: all, full-batch updates).
     optimizer
@@ -197,6 +210,7 @@ class MartingalePolicyEvaluation(Estimator):
         learning_rate_w: float | str = "auto",
         schedule: str | float = "constant",
         n_epochs: int | str = "auto",
+        tol: float = 1e-8,
         batch_size: int | None = None,
         optimizer: str = "auto",
         seed: int | torch.Generator | None = None,
@@ -220,6 +234,7 @@ class MartingalePolicyEvaluation(Estimator):
         self.learning_rate_w = learning_rate_w
         self.schedule = schedule
         self.n_epochs = n_epochs
+        self.tol = tol
         self.batch_size = batch_size
         self.optimizer = optimizer
         self.seed = seed
@@ -295,6 +310,7 @@ class MartingalePolicyEvaluation(Estimator):
             check_positive(self.learning_rate_w, "learning_rate_w")
         n_epochs = None if isinstance(self.n_epochs, str) and self.n_epochs == "auto" else \
             check_int(self.n_epochs, "n_epochs", 1)
+        tol = float(check_positive(self.tol, "tol", allow_zero=True))
         batch = None if self.batch_size is None else check_int(self.batch_size, "batch_size", 1)
         horizon = None
         if self.horizon is not None:
@@ -305,7 +321,7 @@ class MartingalePolicyEvaluation(Estimator):
         closed = linear and self.method in ("martingale", "lstd", "mstde") and self.solver != "gradient"
         return {"kind": kind, "linear": linear, "beta": beta, "lam": lam, "degree": degree,
                 "time_degree": time_degree, "n_centers": n_centers, "hidden": hidden, "lr": lr, "lr_w": lr_w,
-                "schedule": check_schedule(self.schedule), "n_epochs": n_epochs, "batch_size": batch,
+                "schedule": check_schedule(self.schedule), "n_epochs": n_epochs, "tol": tol, "batch_size": batch,
                 "horizon": horizon, "closed_form": closed}
 
     def _resolve_setting(self, table: StepTable, opts: dict[str, Any]) -> tuple[str, float]:
@@ -476,8 +492,30 @@ class MartingalePolicyEvaluation(Estimator):
             lr_w = lr_w or (0.5 if self.variant == "gtd" else 0.5 / _norm(M, "GTD2 weighting"))
         theta = torch.zeros(A.shape[1], dtype=torch.float64, device=A.device)
         w = torch.zeros(xi.shape[1], dtype=torch.float64, device=A.device)
-        history, j = [], 0
+        history, j, converged = [], 0, False
+        scale = max(float(torch.linalg.vector_norm(b)), torch.finfo(b.dtype).tiny) / float(T)
         full = {"td": (P, b, T)} if self.method == "td" else {"gtd": stats.sums(None)}
+        p = theta.shape[0]
+
+        def residual(z: torch.Tensor) -> float:
+            return float(torch.linalg.vector_norm((b + P @ z[:p]) / T))
+
+        if opts["schedule"] == "constant" and (opts["batch_size"] is None or opts["batch_size"] >= table.n_traj):
+            if self.method == "td":
+                def epoch(z: torch.Tensor) -> torch.Tensor:
+                    return z + lr * (b + P @ z) / T
+                z0 = theta
+            else:
+                def epoch(z: torch.Tensor) -> torch.Tensor:
+                    return torch.cat(gtd_step(z[:p], z[p:], full["gtd"], self.variant, lr, lr_w))
+                z0 = torch.cat([theta, w])
+            cap = opts["n_epochs"] or DOUBLING_EPOCHS
+            z, history, converged = doubled_iteration(epoch, z0, cap, residual, opts["tol"] * scale)
+            if not math.isfinite(history[-1]):
+                raise BadInputError("learning_rate", f"{lr!r} (the iteration diverged)",
+                                    "a smaller learning_rate, or learning_rate='auto'")
+            self._warn_unconverged(converged, cap, history[-1] / scale, opts["tol"])
+            return z[:p].cpu().numpy(), history
         for _ in progress(range(n_epochs), desc=f"policy evaluation ({self.method})"):
             for rows in self._batches(table.n_traj, opts["batch_size"], gen):
                 j += 1
@@ -495,7 +533,19 @@ class MartingalePolicyEvaluation(Estimator):
             if not math.isfinite(history[-1]):
                 raise BadInputError("learning_rate", f"{lr!r} (the iteration diverged)",
                                     "a smaller learning_rate, or learning_rate='auto'")
+            if history[-1] < opts["tol"] * scale:
+                converged = True
+                break
+        self._warn_unconverged(converged, n_epochs, history[-1] / scale, opts["tol"])
         return theta.cpu().numpy(), history
+
+    def _warn_unconverged(self, converged: bool, n_epochs: int, relative: float, tol: float) -> None:
+        if converged or tol <= 0:
+            return
+        name = "tdc" if self.method == "gtd" and self.variant == "tdc" else self.method
+        warnings.warn(f"{name}: n_epochs={n_epochs} reached with the relative MOC residual {relative:.3g} above "
+                      f"tol={tol:g}; raise n_epochs or learning_rate (the estimate is not yet the LSTD root)",
+                      PolicyConvergenceWarning, stacklevel=4)
 
     def _fit_gradient(self, model: nn.Module, table: StepTable, opts: dict[str, Any], beta: float, seed: int
                       ) -> tuple[np.ndarray, list[float]]:
