@@ -64,7 +64,19 @@ def test_quickstart_reproduces_metrics_and_records_its_environment(tmp_path, cap
     assert metrics["data"]["heldout_times"] == [1.0, 3.0, 5.0, 7.0, 9.0]
     # the bridge section's numbers: the true family beats every other method and recovers the generating θ
     bridge = metrics["schrodinger_bridge"]
-    assert metrics["estimators"] == ["schrodinger_bridge", "markov_jump_processes", "entropy_production"]
+    assert metrics["estimators"] == ["schrodinger_bridge", "markov_jump_processes", "entropy_production",
+                                     "srrw_optimization", "policy_evaluation"]
+    # the SA-SRRW section (karate, 20 runs, 1,500 steps, gamma = o(beta)): alpha = 10 cuts the error to a few per cent
+    # of alpha = 0 (measured 0.026 with a standard error of 0.006; the linearised prediction 0.021), so 0.1 is
+    # more than 10 standard errors above it and far below the no-gain ratio 1
+    srrw = metrics["srrw_optimization"]["optimisation"]["regimes"]["gamma=o(beta)"]["rows"]
+    assert [r["alpha"] for r in srrw] == [0.0, 10.0] and srrw[1]["ratio_to_alpha0"] < 0.1
+    # the policy section (Brownian motion, terminal x^2): the martingale methods land near theta_1 = 1, the
+    # mean-square TD error near its wrong limit 0.6
+    theta = metrics["policy_evaluation"]["theta"]
+    for method in ("LSTD", "TD(0)", "martingale"):
+        assert abs(theta[method][0] - 1.0) < 0.1
+    assert abs(theta["MSTDE"][0] - 0.6) < 0.1
     # the entropy section: 3,000 exact samples of the rotational OU process (sigma = 2 w^2 / mu = 0.754); the
     # Gaussian plug-in has a standard error of about 0.014 (1.8 %), so it lands within 4 of them; the learned score
     # within 10 %; the equilibrium score is the trivial 0

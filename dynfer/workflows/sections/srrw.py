@@ -16,6 +16,18 @@ from dynfer.workflows.sections._registry import Context, section
 
 __all__: list[str] = []
 
+#: wall-clock entries of the sweeps: left out of the metrics so that a rerun writes the same metrics.json
+TIMING_KEYS = frozenset({"seconds", "linearised_seconds", "throughput"})
+
+
+def _without_timings(value: Any) -> Any:
+    """``value`` with every :data:`TIMING_KEYS` entry removed from its (nested) dictionaries."""
+    if isinstance(value, dict):
+        return {k: _without_timings(v) for k, v in value.items() if k not in TIMING_KEYS}
+    if isinstance(value, list):
+        return [_without_timings(v) for v in value]
+    return value
+
 
 @section("srrw_optimization", kind="estimator", order=40)
 def srrw_section(ctx: Context) -> dict[str, Any]:
@@ -48,4 +60,4 @@ def srrw_section(ctx: Context) -> dict[str, Any]:
                                n_runs=runs, seed=ctx.seed, device=ctx.device,
                                theory=theory_context(graph, x, y, spectrum=spec))
     report_srrw(ctx.report, "karate club", sampling, sweep)
-    return {"sampling": sampling, "optimisation": strip_curves(sweep)}
+    return _without_timings({"sampling": sampling, "optimisation": strip_curves(sweep)})
