@@ -72,6 +72,40 @@ def ergodic_lq_coefficients(p: Mapping[str, Any]) -> dict[str, float]:
             "average_reward_without_entropy": float(v_plain), "entropy": entropy}
 
 
+def ergodic_lq_stationary_moments(p: Mapping[str, Any], order: int = 4) -> np.ndarray:
+    r"""Moments :math:`m_n = E_\pi X^n`, :math:`n = 0..` ``order``, of the stationary law of the relaxed ergodic LQ.
+
+    With the relaxed drift :math:`\tilde b = \alpha x + \beta_0` (:math:`\alpha = A + B\phi_1`,
+    :math:`\beta_0 = B\phi_2`) and squared diffusion :math:`\tilde\sigma^2 = q_2x^2 + q_1x + q_0`
+    (:math:`q_2 = (C + D\phi_1)^2`, :math:`q_1 = 2(C + D\phi_1)D\phi_2`, :math:`q_0 = D^2(\phi_2^2 + s^2)`;
+    :func:`ergodic_lq_coefficients`), :math:`E_\pi[\mathcal L x^n] = 0` gives the recursion ([derived])
+
+    .. math:: m_n\big(n\alpha + \tfrac12 n(n-1)q_2\big) + m_{n-1}\big(n\beta_0 + \tfrac12 n(n-1)q_1\big)
+              + \tfrac12 n(n-1)q_0\,m_{n-2} = 0,
+
+    valid while :math:`n\alpha + \frac12 n(n-1)q_2 < 0` (the moment is finite; the law has power tails when
+    :math:`q_2 > 0`).
+
+    Raises
+    ------
+    BadInputError
+        If a requested moment is infinite.
+    """
+    a, b, c, d = p["A"], p["B"], p["C"], p["D"]
+    phi1, phi2, s2 = p["phi1"], p["phi2"], p["action_var"]
+    alpha, beta0 = a + b * phi1, b * phi2
+    q2, q1, q0 = (c + d * phi1) ** 2, 2 * (c + d * phi1) * d * phi2, d**2 * (phi2**2 + s2)
+    m = np.zeros(order + 1)
+    m[0] = 1.0
+    for n in range(1, order + 1):
+        lead = n * alpha + 0.5 * n * (n - 1) * q2
+        if lead >= 0:
+            raise BadInputError("order", f"{order} (E X^{n} is infinite for these parameters)", f"< {n}")
+        prev2 = m[n - 2] if n >= 2 else 0.0
+        m[n] = -(m[n - 1] * (n * beta0 + 0.5 * n * (n - 1) * q1) + 0.5 * n * (n - 1) * q0 * prev2) / lead
+    return m
+
+
 def mean_variance_coefficients(p: Mapping[str, Any]) -> dict[str, float]:
     r"""Value of the entropy-regularised mean-variance objective under a fixed linear Gaussian policy.
 

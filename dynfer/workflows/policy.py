@@ -241,6 +241,60 @@ def value_error(values: np.ndarray, adata: ad.AnnData) -> float:
     return float(np.linalg.norm(est - exact) / np.linalg.norm(exact))
 
 
+def _stationary_gram(problem: Mapping[str, Any]) -> np.ndarray:
+    """``Cov_pi((x^2, x))`` under the stationary law of the ergodic LQ (its exact moments)."""
+    from dynfer.datasets._control_values import ergodic_lq_stationary_moments
+
+    m = ergodic_lq_stationary_moments(problem["parameters"], 4)
+    return np.array([[m[4] - m[2] ** 2, m[3] - m[2] * m[1]], [m[3] - m[2] * m[1], m[2] - m[1] ** 2]])
+
+
+def stationary_value_error(theta: np.ndarray, problem: Mapping[str, Any]) -> float:
+    r"""Ergodic LQ: :math:`\|\hat J - J\|_{L^2(\pi)}/\|J\|_{L^2(\pi)}` of the centred values under the stationary law.
+
+    With :math:`J - E_\pi J = \theta^\top(u - E_\pi u)`, :math:`u = (x^2, x)`, this is
+    :math:`\sqrt{\Delta\theta^\top G\,\Delta\theta / \theta^{*\top}G\,\theta^*}` with
+    :math:`G = \mathrm{Cov}_\pi(u)` from the exact stationary moments
+    (:func:`~dynfer.datasets._control_values.ergodic_lq_stationary_moments`): the error of the relative value a
+    user sees at typical states, free of the starting law and of the sample ([derived]).
+    """
+    G = _stationary_gram(problem)
+    truth = np.asarray(problem["theta_star"], dtype=np.float64)
+    diff = np.asarray(theta, dtype=np.float64)[:2] - truth
+    return float(np.sqrt(diff @ G @ diff / (truth @ G @ truth)))
+
+
+def ergodic_lstd_standard_errors(adata: ad.AnnData) -> dict[str, float]:
+    r"""Expected statistical errors of LSTD on the ergodic LQ data, from the sandwich covariance ([derived]).
+
+    With :math:`\xi_k = (x_k^2, x_k, 1)`, :math:`a_k = (\Delta x_k^2, \Delta x_k, -\Delta t)` and the TD errors
+    :math:`\hat\delta_k` at the LSTD root (computed here in numpy, not by the estimator), the estimate's covariance is
+    :math:`\Sigma = A^{-1}BA^{-\top}`, :math:`A = \sum_k\xi_ka_k^\top`, :math:`B = \sum_k\xi_k\xi_k^\top\hat\delta_k^2`
+    (martingale increments are uncorrelated along a path and paths are independent). Returned: the root-mean-square
+    stationary value error :math:`\sqrt{\mathrm{tr}(G\Sigma_{\theta\theta})/\theta^{*\top}G\theta^*}`
+    (:func:`stationary_value_error`) and the standard error of :math:`\hat V` relative to :math:`|V|`; both scale as
+    :math:`(\text{total time})^{-1/2}`.
+    """
+    problem = adata.uns["policy_problem"]
+    _, t, x, r = _grid(adata)
+    x = x[..., 0]
+    dt = np.diff(t, axis=1).reshape(-1)
+    x0, x1 = x[:, :-1].reshape(-1), x[:, 1:].reshape(-1)
+    xi = np.stack([x0**2, x0, np.ones_like(x0)], 1)
+    a = np.stack([x1**2 - x0**2, x1 - x0, -dt], 1)
+    c = r[:, :-1].reshape(-1) * dt
+    A = xi.T @ a
+    theta = np.linalg.solve(A, -(xi.T @ c))
+    delta = c + a @ theta
+    B = (xi * delta[:, None] ** 2).T @ xi
+    inv = np.linalg.inv(A)
+    cov = inv @ B @ inv.T
+    G = _stationary_gram(problem)
+    truth = np.asarray(problem["theta_star"], dtype=np.float64)
+    return {"value_error_rms": float(np.sqrt(np.trace(G @ cov[:2, :2]) / (truth @ G @ truth))),
+            "average_reward_se": float(np.sqrt(cov[2, 2]) / abs(float(problem["average_reward"])))}
+
+
 def score_fit(est: Any, adata: ad.AnnData) -> dict[str, Any]:
     """Parameter, value and average-reward errors of a fitted estimator against the closed form."""
     problem = adata.uns["policy_problem"]
@@ -254,6 +308,8 @@ def score_fit(est: Any, adata: ad.AnnData) -> dict[str, Any]:
         v = float(problem["average_reward"])
         out["average_reward"] = float(est.average_reward_)
         out["average_reward_error"] = abs(float(est.average_reward_) - v) / abs(v)
+        if theta is not None:
+            out["stationary_value_error"] = stationary_value_error(theta, problem)
     return out
 
 
@@ -339,6 +395,8 @@ def evaluate_problem(bench: PolicyBenchmark, adata: ad.AnnData, *, seed: int, de
         "n_samples": int(adata.n_obs), "theta_star": _truth_vector(problem).tolist(), "methods": main,
         "derived_order": bench.derived_order,
     }
+    if problem["name"] == "ergodic_lq":
+        out["lstd_sandwich"] = ergodic_lstd_standard_errors(adata)
     if bench.goal is not None:
         metric, bound = bench.goal
         met = {m: bool(main[m].get(metric, np.inf) < bound) for m in bench.methods if m != "MSTDE"}
@@ -385,6 +443,7 @@ def report_problem(report: Any, bench: PolicyBenchmark, result: Mapping[str, Any
                "value error": m["value_error"]}
         if ergodic:
             row["|V̂ − V|/|V|"] = m.get("average_reward_error", "")
+            row["‖Ĵ − J‖_π/‖J‖_π"] = m.get("stationary_value_error", "")
         row["seconds"] = m.get("seconds", "")
         rows.append(row)
     goal = result.get("goal")
@@ -397,6 +456,12 @@ def report_problem(report: Any, bench: PolicyBenchmark, result: Mapping[str, Any
     report.add_table(rows, caption=caption)
     for label, text in bench.references.items():
         report.add_text(f"{label}: {text}")
+    if "lstd_sandwich" in result:
+        se = result["lstd_sandwich"]
+        report.add_text("‖Ĵ − J‖_π/‖J‖_π: the centred value error under the stationary law (exact moments). Expected "
+                        "statistical errors of LSTD on these data (sandwich covariance): value "
+                        f"{se['value_error_rms']:.3g} (root mean square), V {se['average_reward_se']:.3g} "
+                        "(one standard error).")
     sweep = result.get("sweep")
     if sweep:
         order = "none (no discretisation bias)" if bench.derived_order is None else f"{bench.derived_order:g}"

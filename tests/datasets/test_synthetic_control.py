@@ -391,3 +391,29 @@ def test_bad_common_arguments_raise(name, kwargs, match):
 def test_problem_specific_bad_arguments_raise(call, match):
     with pytest.raises(BadInputError, match=match):
         call()
+
+
+def test_ergodic_lq_stationary_moments_match_the_hand_recursion():
+    # relaxed LQ with A=-1, B=C=0, D=1, phi=(-0.5, 0.3), s^2=0.25: dX = -X dt + sqrt(0.25x^2 - 0.3x + 0.34) dW.
+    # E[L x^2] = 0: -2 m2 + 0.25 m2 + 0.34 = 0; E[L x^3] = 0: -3 m3 + 3 (0.25 m3 - 0.3 m2) = 0 (m1 = 0)
+    from dynfer.datasets._control_values import ergodic_lq_stationary_moments
+
+    params = ergodic_lq(n_paths=1, dt=0.5, horizon=1.0, seed=0).uns["policy_problem"]["parameters"]
+    m = ergodic_lq_stationary_moments(params, 4)
+    m2 = 0.34 / 1.75
+    np.testing.assert_allclose(m[:4], [1.0, 0.0, m2, -0.9 * m2 / 2.25], atol=1e-12)
+    with pytest.raises(BadInputError, match="order"):  # -9 + 0.125 * 72 = 0: E X^9 is infinite
+        ergodic_lq_stationary_moments(params, 9)
+
+
+def test_ergodic_lq_stationary_moments_against_a_long_simulation():
+    # 200 paths x 40 time units after a burn-in of 5 (7e5 correlated samples, relaxation time 1/2): the second
+    # moment within 5 % (the sample mean of x^2 over ~ 200 * 35 / 0.5 = 14,000 effective draws, sd(x^2) ~ 0.4:
+    # SE ~ 0.4 / 118 = 0.0034, 1.7 % of m2, so 5 % is ~ 3 SE; the Euler bias O(dt / 2) ~ 0.5 %)
+    from dynfer.datasets._control_values import ergodic_lq_stationary_moments
+
+    adata = ergodic_lq(n_paths=200, dt=0.01, horizon=40.0, x0=0.0, substeps=2, seed=3)
+    t = adata.obs["time"].to_numpy()
+    x = np.asarray(adata.X)[t > 5.0, 0]
+    m = ergodic_lq_stationary_moments(adata.uns["policy_problem"]["parameters"], 2)
+    assert abs(np.mean(x**2) / m[2] - 1) < 0.05
