@@ -43,7 +43,9 @@ def test_ou_discounted_meets_the_2_percent_goal_with_slope_one(tmp_path_factory)
         assert slope is not None and abs(slope - 1.0) < 0.3, (label, slope)
     assert m["methods"]["MSTDE"]["value_error"] > 0.1  # flattens J: the x^2 coefficient goes to ~0
     assert m["methods"]["zero value"]["value_error"] == pytest.approx(1.0)
-    assert m["face"]["value_error"] == pytest.approx(m["methods"]["LSTD"]["value_error"], rel=1e-6)
+    # the face demo fits the first 500 of the 2,000 paths: the statistical error (LSTD 0.5-0.6 % on all paths)
+    # grows by sqrt(4) = 2 to ~1.1 %; 4 % leaves > 3 such errors
+    assert m["face"]["n_paths"] == 500 and m["face"]["value_error"] < 0.04
 
 
 @pytest.mark.slow
