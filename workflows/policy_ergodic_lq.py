@@ -12,7 +12,8 @@ under the stationary law (:func:`dynfer.workflows.policy.stationary_value_error`
 the sandwich covariance. That error cannot reach 2 % at a feasible size: the relaxed diffusion grows like
 :math:`|x|`, the stationary law has power tails, and the derived root-mean-square :math:`J` error is
 :math:`25.5/\sqrt{T_{\rm tot}}` (:math:`V`: :math:`0.354/\sqrt{T_{\rm tot}}`), so 2 % needs
-:math:`T_{\rm tot} \approx 1.6\cdot10^6` time units (docs/estimators/policy_evaluation.md). Derived bias order 1. Full run: 3,200 paths of 12.8 time units at
+:math:`T_{\rm tot} \approx 1.6\cdot10^6` time units (docs/estimators/policy_evaluation.md). Derived bias order 1.
+Full run: 3,200 paths of 12.8 time units at
 :math:`\Delta t = 0.01`, meshes to 0.32 (longer paths pin :math:`V` down: 16,000 paths of 2.56 starting on
 :math:`[-3, 3]` left it 2-3 % off).
 
