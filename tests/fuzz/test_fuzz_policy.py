@@ -82,13 +82,14 @@ GOOD = {
     "variant": ["gtd", "gtd2", "tdc"],
     "schedule": ["constant", "power", "log", 0.7],
     "n_epochs": [1, 3],
+    "tol": [1e-8, 0.0, 1e-3],
     "batch_size": [None, 1, 2],
     "weights": ["reference", "relative"],
     "hidden": [(4,), (4, 4)],
     "n_centers": [1, 3],
 }
 BAD = {"method": "nope", "degree": -1, "discount": math.nan, "lam": 1.5, "variant": "x", "schedule": 0.2,
-       "n_epochs": 0, "batch_size": 0, "weights": "x", "features": "splines", "n_centers": 0, "setting": "x"}
+       "n_epochs": 0, "tol": -1.0, "batch_size": 0, "weights": "x", "features": "splines", "n_centers": 0, "setting": "x"}
 
 
 @st.composite
