@@ -89,7 +89,8 @@ GOOD = {
     "n_centers": [1, 3],
 }
 BAD = {"method": "nope", "degree": -1, "discount": math.nan, "lam": 1.5, "variant": "x", "schedule": 0.2,
-       "n_epochs": 0, "tol": -1.0, "batch_size": 0, "weights": "x", "features": "splines", "n_centers": 0, "setting": "x"}
+       "n_epochs": 0, "tol": -1.0, "batch_size": 0, "weights": "x", "features": "splines", "n_centers": 0,
+       "setting": "x"}
 
 
 @st.composite
