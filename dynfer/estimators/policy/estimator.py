@@ -167,7 +167,8 @@ class MartingalePolicyEvaluation(Estimator):
         The fitted ``torch.nn.Module`` :math:`J_\theta(t, x)`.
     history_
         ``{"loss": ...}``: per epoch, the objective of the method (for TD/GTD the norm of the moment
-        :math:`T^{-1}\sum_k\xi_k\delta_k`).
+        :math:`T^{-1}\sum_k\xi_k\delta_k`); for linear TD/GTD with full batches and a constant step, per block of
+        1, 2, 4, ... epochs (:mod:`.doubling`).
     dt_stats_
         Smallest, median, mean and largest :math:`\Delta t` of the data.
 
