@@ -21,9 +21,9 @@ from dynfer.estimators._base import Estimator, NotFittedError, get_estimator_cla
 from dynfer.estimators.bridges import SchrodingerBridge
 from dynfer.estimators.entropy import ScoreEntropyProduction
 from dynfer.estimators.mjp import FoundationMJP, MJPMaximumLikelihood
-from dynfer.estimators.policy import MartingalePolicyEvaluation, PolicyData
+from dynfer.estimators.policy import MartingalePolicyEvaluation, PolicyConvergenceWarning, PolicyData
 from dynfer.estimators.srrw import SelfRepellentSGD, ShardedObjective
 
 __all__ = ["Estimator", "FoundationMJP", "MJPMaximumLikelihood", "MartingalePolicyEvaluation", "NotFittedError",
-           "PolicyData", "SchrodingerBridge", "ScoreEntropyProduction", "SelfRepellentSGD", "ShardedObjective",
-           "get_estimator_class", "resolve_seed"]
+           "PolicyConvergenceWarning", "PolicyData", "SchrodingerBridge", "ScoreEntropyProduction",
+           "SelfRepellentSGD", "ShardedObjective", "get_estimator_class", "resolve_seed"]
