@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -66,3 +71,36 @@ def shared_data(mirror_dir) -> Path:
     """
     with dynfer.settings.override(data_dir=mirror_dir):
         yield mirror_dir
+
+
+# ------------------------------------------------------------------ torchrun: the distributed tests' worker launch
+def free_port() -> int:
+    """A TCP port free on the loopback interface now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def load_worker(worker: Path) -> ModuleType:
+    """Import the worker script as a module (its ``problem()`` builds the single-process reference)."""
+    spec = importlib.util.spec_from_file_location(worker.stem, worker)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_torchrun(worker: Path, out_dir: Path, *, nproc: int = 2, timeout: float = 240) -> None:
+    """Run ``worker out_dir`` on ``nproc`` local CPU processes; fail with the workers' output tails if it fails."""
+    env = dict(os.environ, MASTER_ADDR="127.0.0.1", OMP_NUM_THREADS="1", DYNFER_PROGRESS="0", DYNFER_DEVICE="cpu")
+    for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        env.pop(key, None)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_addr",
+           "127.0.0.1", "--master_port", str(free_port()), str(worker), str(out_dir)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+@pytest.fixture
+def torchrun():
+    """``(run_torchrun, load_worker)``: launch a worker script under torchrun; import it for its reference problem."""
+    return run_torchrun, load_worker

@@ -6,11 +6,6 @@ to 1e-12 (float64), the bound the brief allows for the rounding of vectorised ke
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,31 +18,13 @@ from dynfer.estimators.srrw.estimator import SelfRepellentSGD
 WORKER = Path(__file__).with_name("_srrw_dist_worker.py")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def load_worker():
-    spec = importlib.util.spec_from_file_location("_srrw_dist_worker", WORKER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()), reason="needs torch.distributed gloo")
-def test_two_processes_equal_one(tmp_path):
-    env = dict(os.environ, MASTER_ADDR="127.0.0.1", OMP_NUM_THREADS="1", DYNFER_PROGRESS="0", DYNFER_DEVICE="cpu")
-    for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
-        env.pop(key, None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(free_port()), str(WORKER), str(tmp_path)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+def test_two_processes_equal_one(tmp_path, torchrun):
+    run_torchrun, load_worker = torchrun
+    run_torchrun(WORKER, tmp_path, timeout=240)
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
 
-    g, x, y, node_of, cases = load_worker().problem()
+    g, x, y, node_of, cases = load_worker(WORKER).problem()
     for name, params in cases.items():
         yy = (y > np.median(y)).astype(float) if params.get("loss") == "logistic" else y
         ref = SelfRepellentSGD(**params).fit(g, x, yy, node_of)

@@ -1,10 +1,6 @@
 """Data-parallel training for real: two gloo processes under torchrun equal one process on the global batches."""
 
-import importlib.util
 import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,45 +12,16 @@ from dynfer.training import fit
 WORKER = Path(__file__).with_name("_ddp_worker.py")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def load_worker():
-    spec = importlib.util.spec_from_file_location("_ddp_worker", WORKER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()), reason="needs torch.distributed gloo")
-def test_two_processes_equal_one(tmp_path):
-    env = dict(os.environ, MASTER_ADDR="127.0.0.1", OMP_NUM_THREADS="1", DYNFER_PROGRESS="0", DYNFER_DEVICE="cpu")
-    for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
-        env.pop(key, None)
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_addr",
-        "127.0.0.1",
-        "--master_port",
-        str(free_port()),
-        str(WORKER),
-        str(tmp_path),
-    ]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+def test_two_processes_equal_one(tmp_path, torchrun):
+    run_torchrun, load_worker = torchrun
+    run_torchrun(WORKER, tmp_path, timeout=120)
 
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
     assert [r["world_size"] for r in ranks] == [2, 2]
     assert sorted(os.listdir(tmp_path / "ckpt")) == ["last.pt"]  # rank 0 alone wrote, atomically
 
-    model, loss_fn, data, kwargs = load_worker().problem()
+    model, loss_fn, data, kwargs = load_worker(WORKER).problem()
     ref = fit(model, loss_fn, data, **kwargs)
     assert len(ref.train_loss) == len(ranks[0]["history"]["train_loss"]) == kwargs["max_steps"]
     for name, want in model.state_dict().items():
