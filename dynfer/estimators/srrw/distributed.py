@@ -184,18 +184,9 @@ def fit_distributed(
         dist.all_reduce(t, group=group)
     total = torch.tensor([handoffs], dtype=torch.int64)
     dist.all_reduce(total, group=group)
-    theta_np = theta.double().numpy()
-    gamma_n = float(schedule.gamma(n_steps))
-    z = (theta_np - theta_star) / np.sqrt(gamma_n)
-    est.theta_, est.theta_star_, est.steps_ = theta_np, theta_star, record
-    est.errors_ = errors.double().numpy()
-    est.mse_ = est.errors_.mean(axis=1)
-    est.tvd_ = tvd.double().numpy().mean(axis=1)
-    est.x_ = xs.double().numpy()
-    est.stationary_, est.importance_ = sampler.stationary.copy(), sampler.importance.copy()
-    est.covariance_ = z.T @ z / n_runs
-    est.regime_ = schedule.regime
-    est.throughput_ = float(n_steps * n_runs / max(seconds, 1e-12))
+    out = {"theta": theta.double().numpy(), "errors": errors.double().numpy(), "tvd": tvd.double().numpy(),
+           "x": xs.double().numpy(), "seconds": seconds}
+    est._store_runs(out, theta_star, record, sampler, schedule)
     est.handoffs_ = int(total)
     est.world_size_ = world
     return est

@@ -278,8 +278,17 @@ class SelfRepellentSGD(Estimator):
             raise BadInputError("theta_scale", f"{self.theta_scale!r}: the iterates diverged (non-finite theta)",
                                 "a smaller theta_scale (gamma_n = c (n+1)^-a too large for this objective's "
                                 "curvature)")
-        gamma_n = float(schedule.gamma(n_steps))
-        z = (out["theta"] - theta_star) / np.sqrt(gamma_n)
+        return self._store_runs(out, theta_star, record, sampler, schedule)
+
+    def _store_runs(self, out: Mapping[str, Any], theta_star: np.ndarray, record: np.ndarray, sampler: Any,
+                    schedule: StepSchedule) -> SelfRepellentSGD:
+        """Set the fitted attributes from the runs' outputs; shared by :meth:`fit` and the distributed fit.
+
+        ``out`` holds ``theta`` (R, p), ``errors`` and ``tvd`` (K, R), ``x`` (R, N) as float64 arrays and
+        ``seconds``.
+        """
+        n_runs, n_steps = out["theta"].shape[0], int(record[-1])
+        z = (out["theta"] - theta_star) / np.sqrt(float(schedule.gamma(n_steps)))
         self.theta_ = out["theta"]
         self.theta_star_ = theta_star
         self.steps_ = record

@@ -68,6 +68,7 @@ from typing import Any
 import numpy as np
 
 from dynfer._errors import BadInputError
+from dynfer.estimators.srrw.steps import check_exponent
 from dynfer.estimators.srrw.theory import ChainSpectrum, _as_hessian, _mode_vectors
 from dynfer.processes.walks.srrw_theory import check_alpha
 
@@ -113,16 +114,6 @@ def _check_steps(n_steps: Any, record_steps: Any) -> np.ndarray:
     return rec
 
 
-def _check_exponent(value: Any, name: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise BadInputError(name, f"{value!r}", "a number in (0.5, 1]") from None
-    if not 0.5 < v <= 1.0:
-        raise BadInputError(name, f"{value!r}", "a number in (0.5, 1]")
-    return v
-
-
 def linearised_mse(
     spec: ChainSpectrum,
     H: Any,
@@ -165,8 +156,8 @@ def linearised_mse(
     LinearisedPrediction
     """
     alpha = check_alpha(alpha)
-    a_exp = _check_exponent(theta_exponent, "theta_exponent")
-    b_exp = _check_exponent(measure_exponent, "measure_exponent")
+    a_exp = check_exponent(theta_exponent, "theta_exponent")
+    b_exp = check_exponent(measure_exponent, "measure_exponent")
     c = float(theta_scale)
     if not np.isfinite(c) or c <= 0:
         raise BadInputError("theta_scale", f"{theta_scale!r}", "a finite number > 0")
@@ -273,7 +264,7 @@ def white_noise_sgd_mse(
     """
     u = np.asarray(noise, dtype=np.float64)
     A = _as_hessian(hessian, u.shape[0])
-    a_exp = _check_exponent(theta_exponent, "theta_exponent")
+    a_exp = check_exponent(theta_exponent, "theta_exponent")
     rec = _check_steps(n_steps, record_steps)
     me = np.asarray(theta0_error, dtype=np.float64).reshape(-1).copy()
     pe = np.zeros_like(A)
