@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import socket
 import subprocess
@@ -104,3 +105,26 @@ def run_torchrun(worker: Path, out_dir: Path, *, nproc: int = 2, timeout: float 
 def torchrun():
     """``(run_torchrun, load_worker)``: launch a worker script under torchrun; import it for its reference problem."""
     return run_torchrun, load_worker
+
+
+# ------------------------------------------------------------------ workflows: one quick run, its metrics
+@pytest.fixture(scope="session")
+def run_quick_workflow(tmp_path_factory):
+    """``run(name, **settings) -> metrics``: ``dynfer run <name> --quick --seed 0`` on the CPU into a fresh folder.
+
+    ``settings`` override :data:`dynfer.settings` for the run (e.g. ``data_dir=`` a mirror, ``dtype=``); the run must
+    exit 0 and write its report and an environment that names the workflow in quick mode.
+    """
+    from dynfer.cli import main
+
+    def run(name: str, **settings) -> dict:
+        out = tmp_path_factory.mktemp(name) / "report"
+        with dynfer.settings.override(**{"progress": False, "device": "cpu", "seed": None, **settings}):
+            code = main(["run", name, "--quick", "--seed", "0", "--device", "cpu", "--out", str(out)])
+        assert code == 0
+        assert (out / "report.html").is_file()
+        env = json.loads((out / "environment.json").read_text())
+        assert env["workflow"]["name"] == name and env["workflow"]["quick"] is True
+        return json.loads((out / "metrics.json").read_text())
+
+    return run

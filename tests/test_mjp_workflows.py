@@ -5,28 +5,14 @@ Each workflow runs once per module through the command line (``dynfer run <name>
 quick runs; the real-data workflows skip when the ``../shared/data`` mirror is absent.
 """
 
-import json
 import math
 
 import numpy as np
 import pytest
 
-import dynfer
-from dynfer.cli import main
 from dynfer.workflows import get_workflow
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::RuntimeWarning")
-
-
-def _run(tmp_path_factory, name, mirror=None):
-    out = tmp_path_factory.mktemp(name) / "report"
-    with dynfer.settings.override(data_dir=mirror, progress=False, device="cpu", dtype="float32", seed=None):
-        code = main(["run", name, "--quick", "--seed", "0", "--device", "cpu", "--out", str(out)])
-    assert code == 0
-    assert (out / "report.html").is_file()
-    env = json.loads((out / "environment.json").read_text())
-    assert env["workflow"]["name"] == name and env["workflow"]["quick"] is True
-    return json.loads((out / "metrics.json").read_text())
 
 
 def _mean(metrics, setting, method, key):
@@ -42,8 +28,8 @@ def test_the_mjp_workflows_are_discovered_with_their_datasets():
 
 
 @pytest.fixture(scope="module")
-def adp(tmp_path_factory):
-    return _run(tmp_path_factory, "adp_surrogate")
+def adp(run_quick_workflow):
+    return run_quick_workflow("adp_surrogate", data_dir=None, dtype="float32")
 
 
 def test_adp_surrogate_recovers_the_generator(adp):
@@ -61,8 +47,8 @@ def test_adp_surrogate_recovers_the_generator(adp):
 
 
 @pytest.fixture(scope="module")
-def folding(tmp_path_factory):
-    return _run(tmp_path_factory, "protein_folding")
+def folding(run_quick_workflow):
+    return run_quick_workflow("protein_folding", data_dir=None, dtype="float32")
 
 
 def test_protein_folding_stationary_law_matches_mardt_et_al(folding):
@@ -80,8 +66,8 @@ def test_protein_folding_stationary_law_matches_mardt_et_al(folding):
 
 
 @pytest.fixture(scope="module")
-def ion(tmp_path_factory):
-    return _run(tmp_path_factory, "ion_channel")
+def ion(run_quick_workflow):
+    return run_quick_workflow("ion_channel", data_dir=None, dtype="float32")
 
 
 def test_ion_channel_idealisation_and_inference(ion):
@@ -145,8 +131,8 @@ def test_fim_prior_grids_follow_the_recorded_counts():
 # the staged-data quick runs take longer than the default test budget (measured: fim_dfr ~35 s, fim_mjp_prior_samples
 # ~2 min, mostly the MLE on per-path random grids, one matrix exponential per distinct lag): slow
 @pytest.fixture(scope="module")
-def dfr(tmp_path_factory, mirror_dir):
-    return _run(tmp_path_factory, "fim_dfr", mirror_dir)
+def dfr(run_quick_workflow, mirror_dir):
+    return run_quick_workflow("fim_dfr", data_dir=mirror_dir, dtype="float32")
 
 
 @pytest.mark.slow
@@ -165,8 +151,8 @@ def test_fim_dfr_quick_meets_the_goals_of_the_issue(dfr):
 
 
 @pytest.fixture(scope="module")
-def prior(tmp_path_factory, mirror_dir):
-    return _run(tmp_path_factory, "fim_mjp_prior_samples", mirror_dir)
+def prior(run_quick_workflow, mirror_dir):
+    return run_quick_workflow("fim_mjp_prior_samples", data_dir=mirror_dir, dtype="float32")
 
 
 @pytest.mark.slow

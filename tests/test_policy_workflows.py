@@ -8,34 +8,22 @@ the sample MSTDE minimiser at 4,000 paths is 0.008, tests/datasets/test_syntheti
 within the same 0.05; the derived order 1 of the OU bias within 0.3 of the fitted slope.
 """
 
-import json
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-import dynfer
-from dynfer.cli import main
-
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::RuntimeWarning")
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _run(tmp_path_factory, name):
-    out = tmp_path_factory.mktemp(name) / "report"
-    with dynfer.settings.override(progress=False, device="cpu", seed=None):
-        code = main(["run", name, "--quick", "--seed", "0", "--device", "cpu", "--out", str(out)])
-    assert code == 0 and (out / "report.html").is_file()
-    return json.loads((out / "metrics.json").read_text())
 
 
 CONSISTENT = ("martingale", "TD(0)", "TD(λ=0.5)", "LSTD", "LSTD(λ=0.5)", "GTD (A = I)", "GTD2", "TDC")
 
 
 @pytest.mark.slow
-def test_ou_discounted_meets_the_2_percent_goal_with_slope_one(tmp_path_factory):
-    m = _run(tmp_path_factory, "policy_ou_discounted")["problems"]["ou_discounted"]
+def test_ou_discounted_meets_the_2_percent_goal_with_slope_one(run_quick_workflow):
+    m = run_quick_workflow("policy_ou_discounted")["problems"]["ou_discounted"]
     assert m["goal"]["all_met"], m["goal"]
     for label in CONSISTENT:
         assert m["methods"][label]["value_error"] < 0.02
@@ -49,8 +37,8 @@ def test_ou_discounted_meets_the_2_percent_goal_with_slope_one(tmp_path_factory)
 
 
 @pytest.mark.slow
-def test_bm_terminal_reproduces_the_mstde_failure(tmp_path_factory):
-    metrics = _run(tmp_path_factory, "policy_bm_terminal")
+def test_bm_terminal_reproduces_the_mstde_failure(run_quick_workflow):
+    metrics = run_quick_workflow("policy_bm_terminal")
     m = metrics["problems"]["bm_terminal"]
     np.testing.assert_allclose(metrics["mstde_limit"], [0.6, 1.0])
     mstde = np.asarray(m["methods"]["MSTDE"]["theta"])
@@ -64,8 +52,8 @@ def test_bm_terminal_reproduces_the_mstde_failure(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_ergodic_lq_meets_the_2_percent_goal_on_the_average_reward(tmp_path_factory):
-    m = _run(tmp_path_factory, "policy_ergodic_lq")["problems"]["ergodic_lq"]
+def test_ergodic_lq_meets_the_2_percent_goal_on_the_average_reward(run_quick_workflow):
+    m = run_quick_workflow("policy_ergodic_lq")["problems"]["ergodic_lq"]
     assert m["goal"]["metric"] == "average_reward_error" and m["goal"]["all_met"], m["goal"]
     assert m["theta_star"][-1] == pytest.approx(-1.0857 + 0.1 * 0.5 * np.log(2 * np.pi * np.e * 0.25), abs=1e-4)
     for label in CONSISTENT:
@@ -75,13 +63,13 @@ def test_ergodic_lq_meets_the_2_percent_goal_on_the_average_reward(tmp_path_fact
 
 
 @pytest.mark.slow
-def test_gbm_and_mean_variance_workflows_run_and_beat_the_trivial_baselines(tmp_path_factory):
-    gbm = _run(tmp_path_factory, "policy_gbm_power")["problems"]["gbm_power"]
+def test_gbm_and_mean_variance_workflows_run_and_beat_the_trivial_baselines(run_quick_workflow):
+    gbm = run_quick_workflow("policy_gbm_power")["problems"]["gbm_power"]
     assert gbm["theta_star"] == pytest.approx([0.29])
     for label in ("martingale", "TD(0)"):  # the nonlinear module family
         assert abs(gbm["methods"][label]["theta"][0] - 0.29) < 0.15
         assert gbm["methods"][label]["value_error"] < gbm["methods"]["zero value"]["value_error"] / 10
-    mv = _run(tmp_path_factory, "policy_mean_variance")["problems"]["mean_variance"]
+    mv = run_quick_workflow("policy_mean_variance")["problems"]["mean_variance"]
     for label in CONSISTENT:
         assert mv["methods"][label]["value_error"] < mv["methods"]["zero value"]["value_error"]
         assert np.isfinite(mv["methods"][label]["theta_error"])

@@ -5,27 +5,14 @@ from the theory (tr V(alpha)/tr V(0): finite-n ratios approach it from below) wi
 the real-graph workflows skip when the dataset mirror is absent.
 """
 
-import json
 import math
 
 import pytest
 
 import dynfer
-from dynfer.cli import main
 from dynfer.workflows import get_workflow
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::RuntimeWarning")
-
-
-def _run(tmp_path_factory, name, mirror=None):
-    out = tmp_path_factory.mktemp(name) / "report"
-    with dynfer.settings.override(data_dir=mirror, progress=False, device="cpu", dtype="float32", seed=None):
-        code = main(["run", name, "--quick", "--seed", "0", "--device", "cpu", "--out", str(out)])
-    assert code == 0
-    assert (out / "report.html").is_file()
-    env = json.loads((out / "environment.json").read_text())
-    assert env["workflow"]["name"] == name and env["workflow"]["quick"] is True
-    return json.loads((out / "metrics.json").read_text())
 
 
 def test_the_srrw_workflows_are_discovered_with_their_datasets():
@@ -60,8 +47,8 @@ def _check_optimisation(opt, with_theory=True):
 
 
 @pytest.mark.slow
-def test_synthetic_quick(tmp_path_factory):
-    m = _run(tmp_path_factory, "srrw_synthetic")
+def test_synthetic_quick(run_quick_workflow):
+    m = run_quick_workflow("srrw_synthetic", data_dir=None, dtype="float32")
     assert set(m["graphs"]) == {"karate_club", "random_regular_4_500"}
     for name, g in m["graphs"].items():
         # only the karate club is visited often enough (44 times per node) for the CLT ratio to be near
@@ -76,8 +63,8 @@ def test_synthetic_quick(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_wikivote_quick(tmp_path_factory, shared_data):
-    m = _run(tmp_path_factory, "srrw_wikivote", shared_data)
+def test_wikivote_quick(run_quick_workflow, shared_data):
+    m = run_quick_workflow("srrw_wikivote", data_dir=shared_data, dtype="float32")
     assert m["n_nodes"] == 889 and m["spectral_gap"] == pytest.approx(4.8e-3, abs=5e-5)
     _check_sampling(m["sampling"])
     _check_optimisation(m["optimisation"])
@@ -86,16 +73,16 @@ def test_wikivote_quick(tmp_path_factory, shared_data):
 
 
 @pytest.mark.slow
-def test_ego_facebook_quick(tmp_path_factory, shared_data):
-    m = _run(tmp_path_factory, "srrw_ego_facebook", shared_data)
+def test_ego_facebook_quick(run_quick_workflow, shared_data):
+    m = run_quick_workflow("srrw_ego_facebook", data_dir=shared_data, dtype="float32")
     assert m["n_nodes"] == 4039 and m["theory"].startswith("skipped")
     _check_sampling(m["sampling"])
     _check_optimisation(m["optimisation"], with_theory=False)
 
 
 @pytest.mark.slow
-def test_gnutella_quick(tmp_path_factory, shared_data):
-    m = _run(tmp_path_factory, "srrw_gnutella", shared_data)
+def test_gnutella_quick(run_quick_workflow, shared_data):
+    m = run_quick_workflow("srrw_gnutella", data_dir=shared_data, dtype="float32")
     g = m["graphs"]["p2p_gnutella08"]
     assert g["n_nodes"] == 6299
     _check_sampling(g["sampling"])
